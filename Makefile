@@ -1,0 +1,42 @@
+# ghostproof: `make demo` runs the whole flow on embedded defaults; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint bench bench-large vectors clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(VENV)/bin/python pyproject.toml package.json
+	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -e ".[dev,torch]"
+	npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/ghostproof demo
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) scripts/bench.py --sizes 10000,100000
+
+bench-large: install
+	$(PY) scripts/bench.py --sizes 10000,100000,1000000
+
+vectors: install
+	$(PY) scripts/make_vectors.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ghostproof application layer: CLI, demo, and the adapters to chains and IPFS stores."""

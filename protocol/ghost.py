@@ -1,0 +1,262 @@
+"""The ghost file: header (architecture, leaf encoding, chunk table), layer roots, ghostRoot.
+
+The file is the RFC 8785 canonical JSON of ``{"header": …, "roots": […]}``; a file that is
+not byte-for-byte canonical is rejected, so a ghost file has one CID. ``headerHash`` is
+keccak256 of the header's canonical JSON; ``layersRoot`` is the tree over the layer-root
+leaves [K^0, V^0, K^1, V^1, …]; ``ghostRoot = keccak256(0x03 ‖ headerHash ‖ layersRoot)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import rfc8785
+
+from .chunks import ChunkRef, check_chunk_table
+from .constants import (
+    GHOST_FORMAT,
+    LEAF_ENCODING,
+    MATRIX_K,
+    MATRIX_TAGS,
+    MATRIX_V,
+    MAX_COLUMNS,
+    MAX_DIM,
+    MAX_K,
+    MAX_LAYERS,
+)
+from .errors import GhostFileError
+from .hashing import from_hex, ghost_root, keccak256, root_leaf_hash, to_hex
+from .merkle import build_tree, multiproof, process_multiproof, tree_depth
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Architecture of one Hopfield lookup layer, as committed in the header."""
+
+    d_in: int
+    d_out: int
+    n: int
+    k: int
+    beta: float
+    s_k: float
+    s_v: float
+
+    def to_json(self) -> dict[str, object]:
+        """The layer's JSON object in the header."""
+        return {
+            "dIn": self.d_in,
+            "dOut": self.d_out,
+            "n": self.n,
+            "k": self.k,
+            "beta": self.beta,
+            "sK": self.s_k,
+            "sV": self.s_v,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object, index: int) -> LayerSpec:
+        """Parse and bound-check one layer; raise GhostFileError naming the layer otherwise."""
+        keys = {"dIn", "dOut", "n", "k", "beta", "sK", "sV"}
+        if not isinstance(obj, dict) or set(obj) != keys:
+            raise GhostFileError(f"layer {index} must have exactly {sorted(keys)}")
+        ints = {key: obj[key] for key in ("dIn", "dOut", "n", "k")}
+        for key, value in ints.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise GhostFileError(f"layer {index} {key} must be a positive integer")
+        floats = {key: obj[key] for key in ("beta", "sK", "sV")}
+        for key, value in floats.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise GhostFileError(f"layer {index} {key} must be a number")
+            if not math.isfinite(value) or value <= 0:
+                raise GhostFileError(f"layer {index} {key} must be finite and positive")
+        spec = cls(
+            ints["dIn"], ints["dOut"], ints["n"], ints["k"],
+            float(floats["beta"]), float(floats["sK"]), float(floats["sV"]),
+        )
+        spec.check(index)
+        return spec
+
+    def check(self, index: int) -> None:
+        """Raise GhostFileError if a dimension is out of the protocol's bounds."""
+        if self.d_in > MAX_DIM or self.d_out > MAX_DIM:
+            raise GhostFileError(f"layer {index} dimensions exceed {MAX_DIM}")
+        if self.n > MAX_COLUMNS:
+            raise GhostFileError(f"layer {index} has more than 2^32 columns")
+        if not 1 <= self.k <= min(self.n, MAX_K):
+            raise GhostFileError(f"layer {index} k must be in 1..min(n, {MAX_K})")
+
+
+@dataclass(frozen=True)
+class GhostHeader:
+    """Everything committed about a model except its weights: architecture and chunk table."""
+
+    name: str
+    layers: tuple[LayerSpec, ...]
+    chunks: tuple[ChunkRef, ...] = ()
+    format: str = GHOST_FORMAT
+    leaf_encoding: str = LEAF_ENCODING
+    hash: str = "keccak256"
+
+    def to_json(self) -> dict[str, object]:
+        """The header's JSON object."""
+        return {
+            "format": self.format,
+            "name": self.name,
+            "hash": self.hash,
+            "leafEncoding": self.leaf_encoding,
+            "layers": [layer.to_json() for layer in self.layers],
+            "chunks": [chunk.to_json() for chunk in self.chunks],
+        }
+
+    def canonical(self) -> bytes:
+        """RFC 8785 canonical JSON of the header."""
+        return rfc8785.dumps(self.to_json())
+
+    @property
+    def header_hash(self) -> bytes:
+        """keccak256 of the header's canonical JSON."""
+        return keccak256(self.canonical())
+
+    @classmethod
+    def from_json(cls, obj: object) -> GhostHeader:
+        """Parse and validate a header; raise GhostFileError on any deviation."""
+        keys = {"format", "name", "hash", "leafEncoding", "layers", "chunks"}
+        if not isinstance(obj, dict) or set(obj) != keys:
+            raise GhostFileError(f"header must have exactly {sorted(keys)}")
+        if obj["format"] != GHOST_FORMAT:
+            raise GhostFileError(f"unsupported ghost format {obj['format']!r}")
+        if obj["hash"] != "keccak256" or obj["leafEncoding"] != LEAF_ENCODING:
+            raise GhostFileError("unsupported hash or leaf encoding")
+        if not isinstance(obj["name"], str) or len(obj["name"]) > 200:
+            raise GhostFileError("header name must be a string of at most 200 characters")
+        layers_obj = obj["layers"]
+        if not isinstance(layers_obj, list) or not 1 <= len(layers_obj) <= MAX_LAYERS:
+            raise GhostFileError(f"header must list 1..{MAX_LAYERS} layers")
+        layers = tuple(LayerSpec.from_json(x, i) for i, x in enumerate(layers_obj))
+        for i in range(1, len(layers)):
+            if layers[i].d_in != layers[i - 1].d_out:
+                raise GhostFileError(f"layer {i} dIn differs from layer {i - 1} dOut")
+        if not isinstance(obj["chunks"], list):
+            raise GhostFileError("header chunks must be a list")
+        chunks = tuple(ChunkRef.from_json(x) for x in obj["chunks"])
+        if chunks:
+            check_chunk_table(list(chunks), [(x.n, x.d_in, x.d_out) for x in layers])
+        return cls(name=obj["name"], layers=layers, chunks=chunks)
+
+
+@dataclass(frozen=True)
+class GhostFile:
+    """A header plus the (root_K, root_V) of every layer; derives headerHash and ghostRoot."""
+
+    header: GhostHeader
+    roots: tuple[tuple[bytes, bytes], ...]
+
+    def __post_init__(self) -> None:
+        if len(self.roots) != len(self.header.layers):
+            raise GhostFileError(
+                f"{len(self.roots)} root pairs for {len(self.header.layers)} layers"
+            )
+
+    def to_json(self) -> dict[str, object]:
+        """The file's JSON object."""
+        return {
+            "header": self.header.to_json(),
+            "roots": [{"K": to_hex(k), "V": to_hex(v)} for k, v in self.roots],
+        }
+
+    def to_bytes(self) -> bytes:
+        """The file's bytes: RFC 8785 canonical JSON (the only accepted form)."""
+        return rfc8785.dumps(self.to_json())
+
+    @cached_property
+    def header_hash(self) -> bytes:
+        """keccak256 of the header's canonical JSON."""
+        return self.header.header_hash
+
+    def layer_root(self, layer: int, matrix: str) -> bytes:
+        """root_K or root_V of ``layer``."""
+        return self.roots[layer][MATRIX_TAGS[matrix]]
+
+    def layer_root_leaves(self) -> list[bytes]:
+        """Leaves of the layers tree, [K^0, V^0, K^1, V^1, …] hashed with their tags."""
+        leaves = []
+        for layer, (root_k, root_v) in enumerate(self.roots):
+            leaves.append(root_leaf_hash(layer, MATRIX_K, root_k))
+            leaves.append(root_leaf_hash(layer, MATRIX_V, root_v))
+        return leaves
+
+    @cached_property
+    def layers_root(self) -> bytes:
+        """Root of the layers tree."""
+        return build_tree(self.layer_root_leaves()).root
+
+    @cached_property
+    def ghost_root(self) -> bytes:
+        """ghostRoot = keccak256(0x03 ‖ headerHash ‖ layersRoot)."""
+        return ghost_root(self.header_hash, self.layers_root)
+
+    def open_layer_root(self, layer: int, matrix: str) -> LayerRootOpening:
+        """A proof that ``layer``'s ``matrix`` root is committed under the ghostRoot."""
+        position = 2 * layer + MATRIX_TAGS[matrix]
+        tree = build_tree(self.layer_root_leaves())
+        return LayerRootOpening(
+            layer=layer,
+            matrix=matrix,
+            root=self.layer_root(layer, matrix),
+            header_hash=self.header_hash,
+            n_layers=len(self.roots),
+            proof=tuple(multiproof(tree, [position])),
+        )
+
+
+@dataclass(frozen=True)
+class LayerRootOpening:
+    """A layer root and the Merkle path that binds it to a ghostRoot (checked on-chain too)."""
+
+    layer: int
+    matrix: str
+    root: bytes
+    header_hash: bytes
+    n_layers: int
+    proof: tuple[bytes, ...]
+
+    def ghost_root(self) -> bytes:
+        """The ghostRoot this opening reproduces (compare it with the anchored one)."""
+        leaf = root_leaf_hash(self.layer, MATRIX_TAGS[self.matrix], self.root)
+        depth = tree_depth(2 * self.n_layers)
+        position = 2 * self.layer + MATRIX_TAGS[self.matrix]
+        layers_root = process_multiproof(depth, [position], [leaf], list(self.proof))
+        return ghost_root(self.header_hash, layers_root)
+
+
+def parse_ghost(data: bytes) -> GhostFile:
+    """Parse ghost-file bytes; raise GhostFileError unless they are valid and canonical."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GhostFileError(f"ghost file is not JSON: {exc}") from exc
+    if not isinstance(obj, dict) or set(obj) != {"header", "roots"}:
+        raise GhostFileError("ghost file must have exactly 'header' and 'roots'")
+    header = GhostHeader.from_json(obj["header"])
+    roots_obj = obj["roots"]
+    if not isinstance(roots_obj, list):
+        raise GhostFileError("roots must be a list")
+    roots = []
+    for i, pair in enumerate(roots_obj):
+        if not isinstance(pair, dict) or set(pair) != {"K", "V"}:
+            raise GhostFileError(f"roots[{i}] must have exactly 'K' and 'V'")
+        try:
+            roots.append(
+                (from_hex(pair["K"], f"roots[{i}].K", 32), from_hex(pair["V"], f"roots[{i}].V", 32))
+            )
+        except ValueError as exc:
+            raise GhostFileError(str(exc)) from exc
+    ghost = GhostFile(header, tuple(roots))
+    if ghost.to_bytes() != bytes(data):
+        raise GhostFileError("ghost file is not in RFC 8785 canonical form")
+    return ghost
+
+

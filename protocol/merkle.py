@@ -1,0 +1,209 @@
+"""Binary keccak Merkle trees over columns, and compact multiproofs (DESIGN §2, §3).
+
+A tree over N leaves has depth h = ceil(log2 N) and 2^h leaf slots; empty slots hold
+bytes32(0) itself. Internal nodes are ``node_hash(left, right)``. A compact multiproof
+for sorted positions P lists the sibling hashes that P's own leaves cannot produce,
+level by level from the leaves up, left to right — never repeating a hash.
+
+Used by the prover (build, prove), the verifier and the layers tree of the ghost file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .constants import HASH_BYTES, TAG_NODE, ZERO_HASH
+from .errors import MultiproofError
+from .hashing import _keccak_raw, node_hash
+
+
+def tree_depth(n_leaves: int) -> int:
+    """Depth h of a tree over ``n_leaves`` leaves: ceil(log2 n), and 0 for a single leaf."""
+    if n_leaves < 1:
+        raise ValueError("a tree needs at least one leaf")
+    return (n_leaves - 1).bit_length()
+
+
+def _hash_level(level: bytes) -> bytes:
+    """Hash a packed level (concatenated 32-byte nodes, even count) into the packed level above."""
+    h = _keccak_raw
+    tag = bytes([TAG_NODE])
+    step = 2 * HASH_BYTES
+    return b"".join(
+        h(tag + level[i : i + step]).digest()  # type: ignore[attr-defined]
+        for i in range(0, len(level), step)
+    )
+
+
+@dataclass(frozen=True)
+class MerkleTree:
+    """Every level of a tree, leaves first, each packed as an (n, 32) uint8 array.
+
+    ``n_leaves`` is the number of real leaves; level 0 is padded with zero hashes to 2^depth.
+    """
+
+    n_leaves: int
+    levels: tuple[np.ndarray, ...]
+
+    @property
+    def depth(self) -> int:
+        """Number of levels above the leaves."""
+        return len(self.levels) - 1
+
+    @property
+    def root(self) -> bytes:
+        """The 32-byte root."""
+        return self.levels[-1][0].tobytes()
+
+    def node(self, level: int, index: int) -> bytes:
+        """The hash at ``index`` within ``level`` (0 = leaves)."""
+        return self.levels[level][index].tobytes()
+
+    def leaf(self, index: int) -> bytes:
+        """The leaf hash at ``index``."""
+        return self.node(0, index)
+
+    def packed(self) -> np.ndarray:
+        """All levels concatenated into one (2^(h+1) - 1, 32) uint8 array, for saving."""
+        return np.concatenate(self.levels, axis=0)
+
+    @classmethod
+    def from_packed(cls, n_leaves: int, packed: np.ndarray) -> MerkleTree:
+        """Inverse of :meth:`packed`; checks only the shape, not the hashes."""
+        depth = tree_depth(n_leaves)
+        if packed.shape != ((1 << (depth + 1)) - 1, HASH_BYTES) or packed.dtype != np.uint8:
+            raise ValueError("packed tree has the wrong shape for its leaf count")
+        levels = []
+        start = 0
+        for lvl in range(depth + 1):
+            size = 1 << (depth - lvl)
+            levels.append(packed[start : start + size])
+            start += size
+        return cls(n_leaves, tuple(levels))
+
+
+def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
+    """Build the whole tree over ``leaves`` (32-byte hashes), padding with zero hashes."""
+    n = len(leaves)
+    depth = tree_depth(n)
+    level = b"".join(leaves) + ZERO_HASH * ((1 << depth) - n)
+    if len(level) != (1 << depth) * HASH_BYTES:
+        raise ValueError("every leaf must be 32 bytes")
+    levels = [np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES)]
+    for _ in range(depth):
+        level = _hash_level(level)
+        levels.append(np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES))
+    return MerkleTree(n, tuple(levels))
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """Root of the tree over ``leaves``."""
+    return build_tree(leaves).root
+
+
+def _check_positions(positions: Sequence[int], depth: int) -> None:
+    if len(positions) == 0:
+        raise MultiproofError("a multiproof needs at least one position")
+    prev = -1
+    for p in positions:
+        if not isinstance(p, int | np.integer) or p <= prev:
+            raise MultiproofError("positions must be strictly increasing integers")
+        prev = int(p)
+    if prev >= 1 << depth:
+        raise MultiproofError(f"position {prev} is outside a tree of depth {depth}")
+
+
+def multiproof(tree: MerkleTree, positions: Sequence[int]) -> list[bytes]:
+    """The compact multiproof for the sorted, distinct leaf ``positions`` of ``tree``."""
+    _check_positions(positions, tree.depth)
+    known = [int(p) for p in positions]
+    proof: list[bytes] = []
+    for level in range(tree.depth):
+        nodes = tree.levels[level]
+        parents: list[int] = []
+        i = 0
+        while i < len(known):
+            p = known[i]
+            if p % 2 == 0 and i + 1 < len(known) and known[i + 1] == p + 1:
+                i += 2
+            else:
+                proof.append(nodes[p ^ 1].tobytes())
+                i += 1
+            parents.append(p >> 1)
+        known = parents
+    return proof
+
+
+def multiproof_size(positions: Sequence[int], depth: int) -> int:
+    """How many hashes the compact multiproof for ``positions`` holds (no tree needed)."""
+    _check_positions(positions, depth)
+    known = [int(p) for p in positions]
+    size = 0
+    for _ in range(depth):
+        parents: list[int] = []
+        i = 0
+        while i < len(known):
+            p = known[i]
+            if p % 2 == 0 and i + 1 < len(known) and known[i + 1] == p + 1:
+                i += 2
+            else:
+                size += 1
+                i += 1
+            parents.append(p >> 1)
+        known = parents
+    return size
+
+
+def process_multiproof(
+    depth: int, positions: Sequence[int], leaves: Sequence[bytes], proof: Sequence[bytes]
+) -> bytes:
+    """The root that ``leaves`` at ``positions`` and ``proof`` produce.
+
+    Raises MultiproofError if the positions are not strictly increasing and inside the tree,
+    if the counts differ, or if the proof is too short or too long (every hash must be used).
+    """
+    _check_positions(positions, depth)
+    if len(leaves) != len(positions):
+        raise MultiproofError(f"{len(leaves)} leaves for {len(positions)} positions")
+    for h in (*leaves, *proof):
+        if len(h) != HASH_BYTES:
+            raise MultiproofError("every leaf and proof hash must be 32 bytes")
+    nodes = [(int(p), bytes(h)) for p, h in zip(positions, leaves, strict=True)]
+    used = 0
+    for _ in range(depth):
+        parents: list[tuple[int, bytes]] = []
+        i = 0
+        while i < len(nodes):
+            p, h = nodes[i]
+            if p % 2 == 0 and i + 1 < len(nodes) and nodes[i + 1][0] == p + 1:
+                parent = node_hash(h, nodes[i + 1][1])
+                i += 2
+            else:
+                if used >= len(proof):
+                    raise MultiproofError("multiproof is truncated")
+                sibling = proof[used]
+                used += 1
+                parent = node_hash(h, sibling) if p % 2 == 0 else node_hash(sibling, h)
+                i += 1
+            parents.append((p >> 1, parent))
+        nodes = parents
+    if used != len(proof):
+        raise MultiproofError(f"multiproof has {len(proof) - used} unused hashes")
+    return nodes[0][1]
+
+
+def verify_multiproof(
+    root: bytes,
+    depth: int,
+    positions: Sequence[int],
+    leaves: Sequence[bytes],
+    proof: Sequence[bytes],
+) -> bool:
+    """True iff ``proof`` shows ``leaves`` at ``positions`` under ``root``; False on any failure."""
+    try:
+        return process_multiproof(depth, positions, leaves, proof) == root
+    except MultiproofError:
+        return False
