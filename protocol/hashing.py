@@ -56,10 +56,17 @@ def leaf_hash(layer: int, matrix: int, column: int, values: bytes | np.ndarray) 
     return keccak256(leaf_prefix(layer, matrix, column) + bytes(data))
 
 
-def leaf_hashes(layer: int, matrix: int, columns: np.ndarray, first: int = 0) -> list[bytes]:
-    """Leaf hashes of every row of ``columns`` (shape (n, d), int8), the i-th being column first+i.
+def leaf_hashes(
+    layer: int,
+    matrix: int,
+    columns: np.ndarray,
+    first: int = 0,
+    indices: np.ndarray | None = None,
+) -> list[bytes]:
+    """Leaf hashes of every row of ``columns`` (shape (n, d), int8).
 
-    Equal to ``[leaf_hash(layer, matrix, first + i, columns[i]) for i in range(n)]``, faster:
+    Row i is column ``indices[i]`` if ``indices`` is given, else column ``first + i``.
+    Equal to ``[leaf_hash(layer, matrix, j_i, columns[i]) for i in range(n)]``, faster:
     the preimages are laid out in one buffer and hashed in a tight loop.
     """
     cols = np.ascontiguousarray(columns, dtype=np.int8)
@@ -68,14 +75,19 @@ def leaf_hashes(layer: int, matrix: int, columns: np.ndarray, first: int = 0) ->
     n, d = cols.shape
     if n == 0:
         return []
-    _check_layer_column(layer, matrix, first + n - 1)
+    if indices is None:
+        idx = np.arange(first, first + n, dtype=np.int64)
+    else:
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.shape != (n,) or (n and idx.min() < 0):
+            raise FormatError("indices must give one non-negative column index per row")
+    _check_layer_column(layer, matrix, int(idx.max()))
     width = 8 + d
     buf = np.empty((n, width), dtype=np.uint8)
     buf[:, 0] = TAG_LEAF
     buf[:, 1:3] = np.frombuffer(struct.pack(">H", layer), dtype=np.uint8)
     buf[:, 3] = matrix
-    idx = np.arange(first, first + n, dtype=">u4")
-    buf[:, 4:8] = idx.view(np.uint8).reshape(n, 4)
+    buf[:, 4:8] = idx.astype(">u4").view(np.uint8).reshape(n, 4)
     buf[:, 8:] = cols.view(np.uint8)
     raw = buf.tobytes()
     h = _keccak_raw

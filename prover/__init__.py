@@ -1,0 +1,1 @@
+"""The prover: build and commit a model, index it, and prove forward passes."""

@@ -1,0 +1,133 @@
+"""verify(response, ghost, ghostRoot): DESIGN §3 steps 1–3, pure (no network, no files).
+
+The caller passes in what it trusts: the ghostRoot (from the chain or the command line)
+and the ghost file (checked against that root here). The result is the verifier's *own*
+output, recomputed from the revealed columns, or a ProofError that names the layer, the
+matrix and what failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocol.constants import MATRIX_K, MATRIX_V
+from protocol.errors import GhostFileError, MultiproofError, ProofError, ReceiptError
+from protocol.ghost import GhostFile, LayerSpec
+from protocol.hashing import leaf_hashes, to_hex
+from protocol.layer import layer_forward, quantise_query
+from protocol.merkle import process_multiproof, tree_depth
+from protocol.receipt import recover_signer
+from protocol.response import LayerProof, Response
+
+#: A claimed next-layer query may differ from the verifier's by this much per element.
+QUERY_TOLERANCE = 1
+#: Relative tolerance on the final output (float64 summation order may differ).
+OUTPUT_RTOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class VerifiedOutput:
+    """What a successful verification establishes."""
+
+    output: np.ndarray  # the verifier's own float64 output
+    prover: str  # the address that signed the receipt
+    selections: tuple[tuple[int, ...], ...]  # per layer, the proven column indices
+
+    @property
+    def top1(self) -> int:
+        """Index of the largest output element (the class, for a classifier)."""
+        return int(np.argmax(self.output))
+
+
+def check_anchor(ghost: GhostFile, ghost_root: bytes) -> None:
+    """Raise GhostFileError unless ``ghost`` hashes to the anchored ``ghost_root``."""
+    if ghost.ghost_root != ghost_root:
+        raise GhostFileError(
+            f"ghost file hashes to {to_hex(ghost.ghost_root)}, "
+            f"not the anchored root {to_hex(ghost_root)}"
+        )
+
+
+def check_layer_shape(i: int, lp: LayerProof, spec: LayerSpec) -> None:
+    """Raise ProofError unless the layer's fields have the sizes its spec demands."""
+    if lp.q.shape != (spec.d_in,):
+        raise ProofError(f"query has {lp.q.size} elements, the model has dIn={spec.d_in}", layer=i)
+    if len(lp.selected) != spec.k:
+        raise ProofError(f"{len(lp.selected)} columns selected, the model has k={spec.k}", layer=i)
+    if any(b <= a for a, b in zip(lp.selected, lp.selected[1:], strict=False)):
+        raise ProofError("selected indices are not strictly increasing", layer=i)
+    if lp.selected[0] < 0 or lp.selected[-1] >= spec.n:
+        raise ProofError(f"selected index {lp.selected[-1]} is out of range (n={spec.n})", layer=i)
+    if lp.key_columns.shape != (spec.k, spec.d_in):
+        raise ProofError(f"key columns have shape {lp.key_columns.shape}", layer=i, matrix="K")
+    if lp.value_rows.shape != (spec.k, spec.d_out):
+        raise ProofError(f"value rows have shape {lp.value_rows.shape}", layer=i, matrix="V")
+
+
+def check_columns(i: int, lp: LayerProof, spec: LayerSpec, ghost: GhostFile) -> None:
+    """Raise MultiproofError unless the revealed columns are in the committed layer roots."""
+    depth = tree_depth(spec.n)
+    for tag, name, data, proof in (
+        (MATRIX_K, "K", lp.key_columns, lp.key_proof),
+        (MATRIX_V, "V", lp.value_rows, lp.value_proof),
+    ):
+        leaves = leaf_hashes(i, tag, data, indices=np.asarray(lp.selected))
+        try:
+            root = process_multiproof(depth, lp.selected, leaves, list(proof))
+        except MultiproofError as exc:
+            raise MultiproofError(exc.reason, layer=i, matrix=name) from None
+        if root != ghost.layer_root(i, name):
+            raise MultiproofError(
+                "revealed columns do not match the committed root", layer=i, matrix=name
+            )
+
+
+def verify(response: Response, ghost: GhostFile, ghost_root: bytes) -> VerifiedOutput:
+    """Verify ``response`` against the anchored ``ghost_root`` and its ``ghost`` file.
+
+    Returns the verifier's own output when every check holds; raises GhostFileError if the
+    ghost file is not the anchored one, ReceiptError for a wrong model/root/signature,
+    MultiproofError for columns not in the commitment, ProofError for wrong arithmetic.
+    """
+    check_anchor(ghost, ghost_root)
+    if response.ghost_root != ghost_root:
+        raise ReceiptError(
+            f"response is for ghostRoot {to_hex(response.ghost_root)}, not {to_hex(ghost_root)}"
+        )
+    specs = ghost.header.layers
+    if len(response.layers) != len(specs):
+        raise ProofError(f"response has {len(response.layers)} layers, the model {len(specs)}")
+
+    own_q = quantise_query(response.request.x, specs[0].d_in)
+    y = own_q  # replaced in the loop
+    for i, (lp, spec) in enumerate(zip(response.layers, specs, strict=True)):
+        check_layer_shape(i, lp, spec)
+        gap = int(np.max(np.abs(lp.q.astype(np.int16) - own_q.astype(np.int16))))
+        if gap > QUERY_TOLERANCE:
+            what = "the input" if i == 0 else f"layer {i - 1}'s output"
+            raise ProofError(f"claimed query differs from the quantised {what} by {gap}", layer=i)
+        check_columns(i, lp, spec, ghost)
+        y = layer_forward(lp.q, lp.key_columns, lp.value_rows, spec.beta, spec.s_k, spec.s_v)
+        if i + 1 < len(specs):
+            if not np.any(y):
+                raise ProofError("layer output is zero and cannot be quantised", layer=i)
+            own_q = quantise_query(y)
+
+    claimed = response.output
+    if claimed.shape != y.shape:
+        raise ProofError(f"claimed output has {claimed.size} elements, expected {y.size}")
+    scale = max(float(np.max(np.abs(y))), 1e-300)
+    err = float(np.max(np.abs(claimed - y)))
+    if err > OUTPUT_RTOL * scale:
+        raise ProofError(f"claimed output differs from the recomputed one by {err:.3g}")
+
+    signer = recover_signer(response.digest(), response.signature)
+    if signer.lower() != response.prover.lower():
+        raise ReceiptError(f"receipt is signed by {signer}, not by the named prover {response.prover}")
+    return VerifiedOutput(
+        output=y, prover=signer, selections=tuple(lp.selected for lp in response.layers)
+    )
+
+
