@@ -51,6 +51,10 @@ class MultiproofError(ProofError):
     """Raised when a Merkle multiproof does not reproduce the expected root, or has the wrong size."""
 
 
+class AnchorError(ProofError):
+    """Raised when a ghost file does not hash to the ghostRoot anchored on-chain (or given)."""
+
+
 class ReceiptError(ProofError):
     """Raised when a receipt's signature, model, root or request does not match."""
 

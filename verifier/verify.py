@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocol.constants import MATRIX_K, MATRIX_V
-from protocol.errors import GhostFileError, MultiproofError, ProofError, ReceiptError
+from protocol.errors import AnchorError, MultiproofError, ProofError, ReceiptError
 from protocol.ghost import GhostFile, LayerSpec
 from protocol.hashing import leaf_hashes, to_hex
 from protocol.layer import layer_forward, quantise_query
@@ -42,9 +42,9 @@ class VerifiedOutput:
 
 
 def check_anchor(ghost: GhostFile, ghost_root: bytes) -> None:
-    """Raise GhostFileError unless ``ghost`` hashes to the anchored ``ghost_root``."""
+    """Raise AnchorError unless ``ghost`` hashes to the anchored ``ghost_root``."""
     if ghost.ghost_root != ghost_root:
-        raise GhostFileError(
+        raise AnchorError(
             f"ghost file hashes to {to_hex(ghost.ghost_root)}, "
             f"not the anchored root {to_hex(ghost_root)}"
         )
@@ -87,7 +87,7 @@ def check_columns(i: int, lp: LayerProof, spec: LayerSpec, ghost: GhostFile) -> 
 def verify(response: Response, ghost: GhostFile, ghost_root: bytes) -> VerifiedOutput:
     """Verify ``response`` against the anchored ``ghost_root`` and its ``ghost`` file.
 
-    Returns the verifier's own output when every check holds; raises GhostFileError if the
+    Returns the verifier's own output when every check holds; raises AnchorError if the
     ghost file is not the anchored one, ReceiptError for a wrong model/root/signature,
     MultiproofError for columns not in the commitment, ProofError for wrong arithmetic.
     """

@@ -1,0 +1,273 @@
+"""The ``ghostproof`` command line: build, inspect, prove, verify, demo (and the chain/IPFS
+commands registered from cli_chain and cli_ipfs).
+
+Every failure is one line on stderr and an exit code: 1 a check failed (the answer or the
+weights are wrong), 2 bad input (unreadable, malformed, out of range), 3 something outside
+failed (chain, IPFS, network).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import numpy as np
+import typer
+
+from protocol.errors import ExternalError, GhostproofError, ProofError
+from protocol.hashing import from_hex, to_hex
+
+from . import cli_chain, cli_ipfs
+from .console import err, out, print_json, progress
+
+app = typer.Typer(
+    help="Verifiable inference for Hopfield lookup models, anchored on an EVM chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+model_app = typer.Typer(help="Build, inspect and commit models.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _progress_fn(bar, quiet: bool):
+    tasks: dict[str, int] = {}
+
+    def on_progress(description: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        if description not in tasks:
+            tasks[description] = bar.add_task(description, total=total)
+        bar.update(tasks[description], completed=done, total=total)
+
+    return on_progress
+
+
+@model_app.command("build")
+def model_build(
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="Directory to write the model to.")],
+    preset: Annotated[str, typer.Option(help="digits | synthetic")] = "digits",
+    n: Annotated[int, typer.Option(help="Synthetic: patterns per layer.")] = 10_000,
+    d: Annotated[int, typer.Option(help="Synthetic: dimension.")] = 256,
+    layers: Annotated[int, typer.Option(help="Synthetic: number of layers.")] = 1,
+    k: Annotated[int | None, typer.Option(help="Columns each query touches.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    kind: Annotated[str, typer.Option(help="Synthetic: structured | uniform.")] = "structured",
+    no_order: Annotated[bool, typer.Option("--no-order", help="Keep the original column order.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a model, commit it (Merkle trees, ghost file) and index it into a directory."""
+    from prover.modeldir import write_model_dir
+    from prover.presets import DIGITS_K, digits_model, synthetic_model
+
+    if preset == "digits":
+        float_model = digits_model(k=k or DIGITS_K, seed=seed)
+    elif preset == "synthetic":
+        float_model = synthetic_model(n, d, layers=layers, k=k or 32, seed=seed, kind=kind)
+    else:
+        raise typer.BadParameter(f"unknown preset {preset!r} (digits | synthetic)")
+    started = time.perf_counter()
+    with progress(quiet=as_json) as bar:
+        md = write_model_dir(
+            out_dir, float_model, order=not no_order, on_progress=_progress_fn(bar, as_json)
+        )
+    _print_info(md.path, md.ghost, as_json, extra={"seconds": round(time.perf_counter() - started, 2)})
+
+
+def _print_info(path: Path, ghost, as_json: bool, extra: dict | None = None) -> None:
+    from protocol.chunks import cid_for_bytes
+
+    info = {
+        "path": str(path),
+        "name": ghost.header.name,
+        "ghostRoot": to_hex(ghost.ghost_root),
+        "headerHash": to_hex(ghost.header_hash),
+        "layersRoot": to_hex(ghost.layers_root),
+        "ghostCid": cid_for_bytes(ghost.to_bytes()),
+        "chunks": len(ghost.header.chunks),
+        "layers": [
+            {**spec.to_json(), "rootK": to_hex(rk), "rootV": to_hex(rv)}
+            for spec, (rk, rv) in zip(ghost.header.layers, ghost.roots, strict=True)
+        ],
+        **(extra or {}),
+    }
+    if as_json:
+        print_json(info)
+        return
+    from rich.table import Table
+
+    out.print(f"[bold]{info['name']}[/bold]  {path}")
+    out.print(f"ghostRoot  {info['ghostRoot']}")
+    out.print(f"ghost CID  {info['ghostCid']}  ({info['chunks']} weight chunks)")
+    table = Table("layer", "d_in", "d_out", "N", "k", "beta", "s_K", "s_V", "root K", "root V")
+    for i, layer in enumerate(info["layers"]):
+        table.add_row(
+            str(i), str(layer["dIn"]), str(layer["dOut"]), str(layer["n"]), str(layer["k"]),
+            f"{layer['beta']:g}", f"{layer['sK']:.4g}", f"{layer['sV']:.4g}",
+            layer["rootK"][:12] + "…", layer["rootV"][:12] + "…",
+        )
+    out.print(table)
+
+
+@model_app.command("info")
+def model_info(
+    directory: Annotated[Path, typer.Argument(help="A model directory (or its ghost.json).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a model's ghostRoot and architecture."""
+    from prover.modeldir import GHOST_FILE, read_ghost
+
+    ghost_path = directory / GHOST_FILE if directory.is_dir() else directory
+    _print_info(directory, read_ghost(ghost_path), as_json)
+
+
+@app.command("prove")
+def prove_cmd(
+    directory: Annotated[Path, typer.Argument(help="The model directory.")],
+    out_path: Annotated[Path, typer.Option("-o", "--out", help="Where to write the response.")],
+    input_path: Annotated[Path | None, typer.Option("--input", help="A .npy query vector.")] = None,
+    sample: Annotated[int | None, typer.Option("--sample", help="Use held-out sample I.")] = None,
+    binary: Annotated[bool, typer.Option("--binary", help="Write the compact wire form.")] = False,
+    exact: Annotated[bool, typer.Option("--exact", help="Exact search instead of HNSW.")] = False,
+    model_id: Annotated[int, typer.Option("--model-id", help="Registry model id.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one query with a proof and a signed receipt."""
+    from prover.modeldir import load_model_dir, make_prover
+
+    from .files import read_input, write_response
+
+    if (input_path is None) == (sample is None):
+        raise typer.BadParameter("give exactly one of --input FILE.npy or --sample I")
+    md = load_model_dir(directory)
+    x = read_input(input_path) if input_path is not None else md.sample(sample)
+    prover = make_prover(md, exact=exact, model_id=model_id)
+    started = time.perf_counter()
+    response = prover.prove(x)
+    ms = (time.perf_counter() - started) * 1e3
+    size = write_response(out_path, response, binary=binary)
+    result = {
+        "response": str(out_path),
+        "bytes": size,
+        "proveMs": round(ms, 2),
+        "top1": int(np.argmax(response.output)),
+        "output": [float(v) for v in response.output],
+        "selected": [list(lp.selected) for lp in response.layers],
+    }
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"proved in {ms:.1f} ms → {out_path} ({size} bytes); top-1 = {result['top1']}")
+
+
+@app.command("verify")
+def verify_cmd(
+    response_path: Annotated[Path, typer.Argument(help="A response file (JSON or binary).")],
+    ghost_path: Annotated[Path, typer.Option("--ghost", help="The model's ghost.json.")],
+    root: Annotated[str | None, typer.Option("--root", help="The anchored ghostRoot, 0x…")] = None,
+    rpc: Annotated[str | None, typer.Option("--rpc", help="Read ghostRoot from this chain.")] = None,
+    model_id: Annotated[int | None, typer.Option("--model-id", help="Registered model id.")] = None,
+    deployment: Annotated[
+        Path | None, typer.Option("--deployment", help="Deployment file (with --rpc).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a response; exit 0 and print the output if valid, 1 and the reason if not."""
+    from prover.modeldir import read_ghost
+    from verifier.verify import verify
+
+    from .files import read_response
+
+    response = read_response(response_path)
+    ghost = read_ghost(ghost_path)
+    source = "--root"
+    if rpc is not None or model_id is not None:
+        if model_id is None:
+            raise typer.BadParameter("--rpc needs --model-id")
+        from .chain import read_registered_model
+
+        registered = read_registered_model(rpc, deployment, model_id)
+        anchored = registered.ghost_root
+        source = f"chain (model {model_id})"
+        if response.request.model_id != model_id:
+            raise ProofError(f"response is for model {response.request.model_id}, not {model_id}")
+        if response.prover.lower() != registered.prover.lower():
+            raise ProofError(f"response is signed by {response.prover}, not the registered prover")
+    elif root is not None:
+        anchored = from_hex(root, "--root", 32)
+    else:
+        anchored = ghost.ghost_root
+        source = "ghost file (not anchored: pass --root or --rpc to trust-minimise)"
+        err.print(f"warning: no anchored root given; trusting {ghost_path}")
+    started = time.perf_counter()
+    result = verify(response, ghost, anchored)
+    ms = (time.perf_counter() - started) * 1e3
+    summary = {
+        "valid": True,
+        "ghostRoot": to_hex(anchored),
+        "rootSource": source,
+        "prover": result.prover,
+        "top1": result.top1,
+        "output": [float(v) for v in result.output],
+        "verifyMs": round(ms, 3),
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(f"[green]valid[/green]: top-1 = {result.top1}, signed by {result.prover}, "
+                  f"root from {source} ({ms:.2f} ms)")
+        out.print("output: " + " ".join(f"{v:.4g}" for v in result.output))
+
+
+@app.command("demo")
+def demo_cmd(
+    work_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Where to build the demo model (default: temp).")
+    ] = None,
+    samples: Annotated[int, typer.Option(help="How many test images to prove.")] = 5,
+) -> None:
+    """The whole flow on embedded defaults: build, commit, prove, verify, reject a tamper."""
+    from .demo import run_demo
+
+    run_demo(work_dir, samples)
+
+
+cli_chain.register(app, model_app)
+cli_ipfs.register(app, model_app)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for an error: 1 failed check, 2 bad input, 3 external failure."""
+    if isinstance(exc, ProofError):
+        return 1
+    if isinstance(exc, ExternalError):
+        return 3
+    return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every error into one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="ghostproof", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        err.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(2)
+    except GhostproofError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(exit_code(exc))
+    except (OSError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

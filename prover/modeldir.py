@@ -1,0 +1,250 @@
+"""A model directory on disk: what ``ghostproof model build`` writes and the prover loads.
+
+Layout (docs/PROTOCOL.md §model directory):
+  ghost.json             the canonical ghost file (the only committed metadata)
+  model.json             build parameters, index parameters, file list (not committed)
+  layer{ℓ}.K.npy         int8 (N, d_in), row j = committed column j of K
+  layer{ℓ}.V.npy         int8 (N, d_out), row j = committed row j of V
+  layer{ℓ}.K.tree.npy    every level of K's Merkle tree, packed (prover cache)
+  layer{ℓ}.V.tree.npy    the same for V
+  layer{ℓ}.hnsw          the hnswlib index over K's columns
+  samples.npy            held-out float32 inputs (and sample_labels.npy for classifiers)
+  prover.key             the dev prover's secp256k1 key, hex (mode 0600)
+Files are written under temporary names and renamed, ghost.json last, so a directory with
+a ghost.json is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from protocol.errors import ModelError
+from protocol.ghost import GhostFile, parse_ghost
+from protocol.merkle import MerkleTree
+
+from .commit import CommittedLayer, CommittedModel, ProgressFn, commit_model, quantise_layer
+from .presets import FloatModel
+
+GHOST_FILE = "ghost.json"
+META_FILE = "model.json"
+KEY_FILE = "prover.key"
+
+
+def matrix_path(directory: Path, layer: int, name: str) -> Path:
+    """Path of layer ``layer``'s matrix ``name`` ("K" or "V")."""
+    return directory / f"layer{layer}.{name}.npy"
+
+
+def tree_path(directory: Path, layer: int, name: str) -> Path:
+    """Path of the packed Merkle tree of layer ``layer``'s matrix ``name``."""
+    return directory / f"layer{layer}.{name}.tree.npy"
+
+
+def index_path(directory: Path, layer: int) -> Path:
+    """Path of layer ``layer``'s HNSW index."""
+    return directory / f"layer{layer}.hnsw"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
+def _write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelDir:
+    """A loaded model directory: the committed model, its samples and the prover key."""
+
+    path: Path
+    model: CommittedModel
+    meta: dict[str, object]
+    samples: np.ndarray | None
+    sample_labels: np.ndarray | None
+
+    @property
+    def ghost(self) -> GhostFile:
+        """The ghost file."""
+        return self.model.ghost
+
+    def prover_key(self) -> bytes:
+        """The dev prover key stored beside the model; ModelError if there is none."""
+        path = self.path / KEY_FILE
+        try:
+            return bytes.fromhex(path.read_text().strip().removeprefix("0x"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"no usable prover key at {path}: {exc}") from exc
+
+    def sample(self, i: int) -> np.ndarray:
+        """Held-out sample ``i`` (ModelError if out of range or absent)."""
+        if self.samples is None or not 0 <= i < len(self.samples):
+            count = 0 if self.samples is None else len(self.samples)
+            raise ModelError(f"sample {i} does not exist (the model has {count})")
+        return self.samples[i]
+
+
+def read_ghost(path: Path) -> GhostFile:
+    """Read and validate a ghost file; GhostFileError/ModelError on failure."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read ghost file {path}: {exc.strerror}") from exc
+    return parse_ghost(data)
+
+
+def write_model_dir(
+    directory: Path,
+    float_model: FloatModel,
+    *,
+    order: bool = True,
+    index: bool = True,
+    on_progress: ProgressFn | None = None,
+    index_params: dict[str, int] | None = None,
+) -> ModelDir:
+    """Quantise, order, commit and index ``float_model`` into ``directory``; return it loaded."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / GHOST_FILE).unlink(missing_ok=True)  # incomplete until rewritten last
+    layers: list[CommittedLayer] = []
+    for fl in float_model.layers:
+        keys, values = fl.keys, fl.values
+        if order:
+            from .order import locality_order
+
+            perm = locality_order(np.asarray(keys, dtype=np.float32))
+            keys, values = keys[perm], values[perm]
+        layers.append(quantise_layer(keys, values, fl.beta, fl.k))
+    model = commit_model(float_model.name, layers, on_progress=on_progress)
+    for i, layer in enumerate(model.layers):
+        for name, tree in zip(("K", "V"), model.trees[i], strict=True):
+            _save_npy(matrix_path(directory, i, name), layer.matrix(name))
+            _save_npy(tree_path(directory, i, name), tree.packed())
+    params = {"M": 16, "ef_construction": 200, "ef": 128, **(index_params or {})}
+    if index:
+        from .index import HnswRetriever
+
+        for i, layer in enumerate(model.layers):
+            if on_progress:
+                on_progress(f"indexing layer {i}", i, len(model.layers))
+            retriever = HnswRetriever.build(
+                layer.keys, M=params["M"], ef_construction=params["ef_construction"]
+            )
+            retriever.save(index_path(directory, i))
+    _save_npy(directory / "samples.npy", np.asarray(float_model.samples, dtype=np.float32))
+    if float_model.sample_labels is not None:
+        _save_npy(directory / "sample_labels.npy", float_model.sample_labels)
+    if not (directory / KEY_FILE).exists():
+        _write_bytes(directory / KEY_FILE, ("0x" + secrets.token_hex(32)).encode(), 0o600)
+    meta = {"name": float_model.name, "params": float_model.params, "index": params,
+            "ordered": order, "indexed": index}
+    _write_bytes(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    _write_bytes(directory / GHOST_FILE, model.ghost.to_bytes())
+    return load_model_dir(directory)
+
+
+def load_model_dir(
+    directory: Path, on_progress: Callable[[str, int, int], None] | None = None
+) -> ModelDir:
+    """Load a model directory, checking that its matrices and trees match ghost.json's roots.
+
+    Matrices are memory-mapped. A missing tree cache is rebuilt (not saved); a tree whose
+    root differs from the ghost file raises ModelError.
+    """
+    from .commit import matrix_tree
+
+    ghost_file = directory / GHOST_FILE
+    if not ghost_file.exists():
+        raise ModelError(f"{directory} is not a model directory (no {GHOST_FILE})")
+    ghost = read_ghost(ghost_file)
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError):
+        meta = {}
+    layers = []
+    trees = []
+    for i, spec in enumerate(ghost.header.layers):
+        mats = {}
+        pair = []
+        for tag, name in enumerate(("K", "V")):
+            try:
+                mat = np.load(matrix_path(directory, i, name), mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"cannot read layer {i} {name}: {exc}") from exc
+            width = spec.d_in if name == "K" else spec.d_out
+            if mat.dtype != np.int8 or mat.shape != (spec.n, width):
+                raise ModelError(f"layer {i} {name} has shape {mat.shape}, expected {(spec.n, width)}")
+            mats[name] = mat
+            try:
+                packed = np.load(tree_path(directory, i, name), mmap_mode="r")
+                tree = MerkleTree.from_packed(spec.n, packed)
+            except (OSError, ValueError):
+                if on_progress:
+                    on_progress(f"rebuilding tree of layer {i} {name}", 0, 1)
+                tree = matrix_tree(i, tag, np.asarray(mat))
+            if tree.root != ghost.layer_root(i, name):
+                raise ModelError(f"layer {i} {name} tree root differs from ghost.json")
+            pair.append(tree)
+        layers.append(CommittedLayer(mats["K"], mats["V"], spec))
+        trees.append((pair[0], pair[1]))
+    model = CommittedModel(tuple(layers), tuple(trees), ghost)
+    samples = _maybe_load(directory / "samples.npy")
+    labels = _maybe_load(directory / "sample_labels.npy")
+    return ModelDir(directory, model, meta, samples, labels)
+
+
+def _maybe_load(path: Path) -> np.ndarray | None:
+    try:
+        return np.load(path)
+    except (OSError, ValueError):
+        return None
+
+
+
+
+def make_prover(
+    md: ModelDir,
+    *,
+    exact: bool = False,
+    model_id: int = 0,
+    chain_id: int = 0,
+    verifying_contract: str | None = None,
+    private_key: bytes | None = None,
+):
+    """A Prover for a loaded model directory: its HNSW indexes (or exact search) and key."""
+    from protocol.receipt import ZERO_ADDRESS
+
+    from .index import ExactRetriever, HnswRetriever
+    from .prove import Prover
+
+    retrievers = []
+    ef = int(md.meta.get("index", {}).get("ef", 128)) if isinstance(md.meta.get("index"), dict) else 128
+    for i, layer in enumerate(md.model.layers):
+        path = index_path(md.path, i)
+        if exact or not path.exists():
+            retrievers.append(ExactRetriever(layer.keys))
+        else:
+            retriever = HnswRetriever.load(path, layer.spec.n, layer.spec.d_in)
+            retriever.ef = max(ef, 4 * layer.spec.k)
+            retrievers.append(retriever)
+    return Prover(
+        md.model,
+        private_key if private_key is not None else md.prover_key(),
+        retrievers,
+        model_id=model_id,
+        chain_id=chain_id,
+        verifying_contract=verifying_contract or ZERO_ADDRESS,
+    )

@@ -1,0 +1,93 @@
+"""prove(x): select with HNSW, re-rank exactly, reveal the k columns with multiproofs, sign.
+
+The computation is pure given the model, the retrievers and the key; the node service and
+the CLI wrap it with limits, payment checks and I/O.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+import numpy as np
+from eth_account import Account
+
+from protocol.layer import layer_forward, quantise_query
+from protocol.merkle import multiproof
+from protocol.receipt import ZERO_ADDRESS, sign_digest
+from protocol.response import LayerProof, Request, Response
+
+from .commit import CommittedModel
+from .index import ExactRetriever, Retriever, select_top_k
+
+
+class Prover:
+    """Answers queries for one committed model with proofs and signed receipts."""
+
+    def __init__(
+        self,
+        model: CommittedModel,
+        private_key: bytes,
+        retrievers: Sequence[Retriever] | None = None,
+        *,
+        model_id: int = 0,
+        chain_id: int = 0,
+        verifying_contract: str = ZERO_ADDRESS,
+        candidates_factor: int = 4,
+    ):
+        """``retrievers`` gives one per layer (default: exact search, for small models)."""
+        self.model = model
+        self._key = private_key
+        self.address = Account.from_key(private_key).address
+        self.retrievers = list(retrievers) if retrievers is not None else [
+            ExactRetriever(layer.keys) for layer in model.layers
+        ]
+        self.model_id = model_id
+        self.chain_id = chain_id
+        self.verifying_contract = verifying_contract
+        self.candidates_factor = candidates_factor
+
+    def prove(self, x: np.ndarray, nonce: bytes | None = None) -> Response:
+        """Forward ``x`` through every layer and return the proven, signed response.
+
+        Raises InputError for an input of the wrong length, with NaN/inf, or all zeros.
+        """
+        spec0 = self.model.layers[0].spec
+        x32 = np.asarray(x, dtype=np.float32)
+        q = quantise_query(x32, spec0.d_in)
+        request = Request(self.model_id, x32, nonce if nonce is not None else secrets.token_bytes(32))
+        proofs = []
+        y = np.zeros(0)
+        for i, layer in enumerate(self.model.layers):
+            spec = layer.spec
+            n_candidates = min(spec.n, max(self.candidates_factor * spec.k, spec.k))
+            selected = select_top_k(self.retrievers[i], q, layer.keys, spec.k, n_candidates)
+            sel = [int(j) for j in selected]
+            key_cols = np.asarray(layer.keys[sel])
+            value_rows = np.asarray(layer.values[sel])
+            tree_k, tree_v = self.model.trees[i]
+            proofs.append(
+                LayerProof(
+                    q=q,
+                    selected=tuple(sel),
+                    key_columns=key_cols,
+                    value_rows=value_rows,
+                    key_proof=tuple(multiproof(tree_k, sel)),
+                    value_proof=tuple(multiproof(tree_v, sel)),
+                )
+            )
+            y = layer_forward(q, key_cols, value_rows, spec.beta, spec.s_k, spec.s_v)
+            if i + 1 < len(self.model.layers):
+                q = quantise_query(y)
+        unsigned = Response(
+            request=request,
+            ghost_root=self.model.ghost_root,
+            chain_id=self.chain_id,
+            verifying_contract=self.verifying_contract,
+            layers=tuple(proofs),
+            output=y,
+            prover=self.address,
+            signature=bytes(65),
+        )
+        signature = sign_digest(unsigned.digest(), self._key)
+        return Response(**{**unsigned.__dict__, "signature": signature})
