@@ -62,11 +62,21 @@ def quantise_layer(keys: np.ndarray, values: np.ndarray, beta: float, k: int) ->
     return CommittedLayer(k_int, v_int, spec)
 
 
-def matrix_tree(layer: int, tag: int, matrix: np.ndarray, block: int = 1 << 16) -> MerkleTree:
+def matrix_tree(
+    layer: int,
+    tag: int,
+    matrix: np.ndarray,
+    on_progress: ProgressFn | None = None,
+    block: int = 1 << 16,
+) -> MerkleTree:
     """The Merkle tree over every column (row) of one int8 matrix."""
     leaves: list[bytes] = []
-    for first in range(0, matrix.shape[0], block):
-        leaves.extend(leaf_hashes(layer, tag, matrix[first : first + block], first))
+    n = matrix.shape[0]
+    label = f"hashing layer {layer} {'K' if tag == MATRIX_K else 'V'}"
+    for first in range(0, n, block):
+        leaves.extend(leaf_hashes(layer, tag, np.asarray(matrix[first : first + block]), first))
+        if on_progress:
+            on_progress(label, min(first + block, n), n)
     return build_tree(leaves)
 
 
@@ -93,17 +103,13 @@ def commit_model(
         if layers[i].spec.d_in != layers[i - 1].spec.d_out:
             raise ModelError(f"layer {i} dIn differs from layer {i - 1} dOut")
     if trees is None:
-        trees = []
-        total = 2 * len(layers)
-        for i, layer in enumerate(layers):
-            pair = []
-            for tag, mat in ((MATRIX_K, layer.keys), (MATRIX_V, layer.values)):
-                if on_progress:
-                    on_progress("committing", 2 * i + tag, total)
-                pair.append(matrix_tree(i, tag, mat))
-            trees.append((pair[0], pair[1]))
-        if on_progress:
-            on_progress("committing", total, total)
+        trees = [
+            (
+                matrix_tree(i, MATRIX_K, layer.keys, on_progress),
+                matrix_tree(i, MATRIX_V, layer.values, on_progress),
+            )
+            for i, layer in enumerate(layers)
+        ]
     header = GhostHeader(
         name=name,
         layers=tuple(layer.spec for layer in layers),
