@@ -1,0 +1,90 @@
+"""The committed contract artifacts (ABI, bytecode) and decoding of custom-error reverts.
+
+Used by every chain client; the artifacts are written by scripts/compile_contracts.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from functools import cache
+
+from eth_abi import decode
+from eth_utils import keccak
+
+from .compile import ARTIFACTS_DIR, DEPLOYABLE
+from .errors import DeploymentError
+
+
+@cache
+def load_artifact(name: str) -> dict[str, object]:
+    """The committed artifact of contract ``name`` (one of compile.DEPLOYABLE)."""
+    if name not in DEPLOYABLE:
+        raise DeploymentError(f"unknown contract {name!r}")
+    path = ARTIFACTS_DIR / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DeploymentError(f"contract artifact {path} is missing: {exc.strerror}") from exc
+
+
+def _signature(item: dict[str, object]) -> str:
+    def typ(inp: dict[str, object]) -> str:
+        t = str(inp["type"])
+        if t.startswith("tuple"):
+            inner = ",".join(typ(c) for c in inp["components"])  # type: ignore[union-attr]
+            return f"({inner}){t[5:]}"
+        return t
+
+    return f"{item['name']}(" + ",".join(typ(i) for i in item["inputs"]) + ")"  # type: ignore[union-attr]
+
+
+@cache
+def _error_table() -> dict[bytes, tuple[str, list[str]]]:
+    table: dict[bytes, tuple[str, list[str]]] = {
+        keccak(text="Error(string)")[:4]: ("Error", ["string"]),
+        keccak(text="Panic(uint256)")[:4]: ("Panic", ["uint256"]),
+    }
+    for name in DEPLOYABLE:
+        for item in load_artifact(name)["abi"]:  # type: ignore[union-attr]
+            if item["type"] == "error":
+                sig = _signature(item)
+                types = sig[sig.index("(") + 1 : -1]
+                table[keccak(text=sig)[:4]] = (str(item["name"]), types.split(",") if types else [])
+    return table
+
+
+def decode_revert(data: bytes) -> tuple[str, tuple[object, ...]] | None:
+    """Decode revert data into (error name, argument values), or None if unrecognised."""
+    if len(data) < 4:
+        return None
+    entry = _error_table().get(bytes(data[:4]))
+    if entry is None:
+        return None
+    name, types = entry
+    try:
+        return name, tuple(decode(types, bytes(data[4:])))
+    except Exception:  # eth-abi raises several types on malformed data
+        return None
+
+
+def revert_data_of(exc: BaseException) -> bytes | None:
+    """The revert data carried by a web3 / eth-tester exception, if any."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+    if isinstance(data, bytes):
+        return data
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, bytes):
+            return arg
+        if isinstance(arg, str) and arg.startswith("execution reverted: b"):
+            try:
+                value = ast.literal_eval(arg[len("execution reverted: ") :])
+            except (ValueError, SyntaxError):
+                return None
+            return value if isinstance(value, bytes) else None
+    return None

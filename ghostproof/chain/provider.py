@@ -1,0 +1,93 @@
+"""Connecting to a chain: the embedded eth-tester EVM, or any JSON-RPC node (Anvil, a testnet).
+
+A ``Chain`` is the handle every client takes: a Web3 instance plus what kind of chain it
+is. ``rpc_errors`` turns transport failures into ChainUnreachableError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests
+from eth_tester import EthereumTester, PyEVMBackend
+from web3 import EthereumTesterProvider, Web3
+from web3.exceptions import ProviderConnectionError, Web3RPCError
+
+from .errors import ChainUnreachableError, WrongChainError
+
+LOCAL_CHAIN_ID = 31337  # Anvil / Hardhat dev chains
+RPC_TIMEOUT_S = 15
+
+
+@dataclass
+class Chain:
+    """A connected chain. ``tester`` is set for the embedded EVM, ``rpc_url`` for a node."""
+
+    w3: Web3
+    rpc_url: str | None = None
+    tester: EthereumTester | None = None
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id the node reports."""
+        with rpc_errors(self):
+            return int(self.w3.eth.chain_id)
+
+    @property
+    def is_embedded(self) -> bool:
+        """True for the in-process eth-tester chain."""
+        return self.tester is not None
+
+    @property
+    def is_local(self) -> bool:
+        """True for chains whose dev conveniences (dev accounts, time travel) are allowed."""
+        return self.is_embedded or self.chain_id == LOCAL_CHAIN_ID
+
+    def describe(self) -> str:
+        """One-word description for messages: "embedded" or the RPC URL."""
+        return "embedded chain" if self.is_embedded else f"RPC {self.rpc_url}"
+
+    def advance_time(self, seconds: int) -> None:
+        """Move the chain clock forward and mine a block (dev chains only)."""
+        if not self.is_local:
+            raise WrongChainError("time travel is only possible on a local dev chain")
+        if self.tester is not None:
+            now = self.w3.eth.get_block("latest")["timestamp"]
+            self.tester.time_travel(now + seconds)
+        else:
+            with rpc_errors(self):
+                self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+                self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def embedded_chain() -> Chain:
+    """A fresh in-process EVM (eth-tester on py-evm), its test accounts pre-funded."""
+    tester = EthereumTester(PyEVMBackend())
+    return Chain(w3=Web3(EthereumTesterProvider(tester)), tester=tester)
+
+
+def connect(rpc_url: str) -> Chain:
+    """Connect to the JSON-RPC node at ``rpc_url``; ChainUnreachableError if it does not answer."""
+    if not rpc_url.startswith(("http://", "https://")):
+        raise ChainUnreachableError(f"RPC URL {rpc_url!r} must start with http:// or https://")
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+    chain = Chain(w3=w3, rpc_url=rpc_url)
+    _ = chain.chain_id  # raises ChainUnreachableError when down
+    return chain
+
+
+@contextmanager
+def rpc_errors(chain: Chain) -> Iterator[None]:
+    """Translate transport failures of ``chain`` into ChainUnreachableError."""
+    try:
+        yield
+    except (requests.exceptions.RequestException, ProviderConnectionError, OSError) as exc:
+        raise ChainUnreachableError(
+            f"{chain.describe()} is not reachable ({type(exc).__name__})"
+        ) from exc
+    except Web3RPCError as exc:
+        if getattr(exc, "data", None) is not None or "revert" in str(exc).lower():
+            raise
+        raise ChainUnreachableError(f"{chain.describe()} answered with an error: {exc}") from exc

@@ -1,0 +1,214 @@
+"""GhostRegistry and GhostCredit clients: register a model, read it back, update, retire,
+open layer roots on-chain; balances and the dev faucet.
+
+Used by the CLI (``model commit``, ``verify --model-id``), the demo and the audit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from multiformats import CID, multihash
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from protocol.chunks import cid_for_bytes, parse_cid
+from protocol.constants import MATRIX_TAGS
+from protocol.ghost import GhostFile, LayerRootOpening
+
+from .deployment import Deployment, contract
+from .errors import InsufficientFundsError, TransactionRevertedError, UnknownModelError
+from .provider import Chain
+from .tx import call, estimate, transact
+
+
+def cid_digest(cid: str) -> bytes:
+    """The sha2-256 digest inside a CIDv1/raw/sha2-256 CID (what the registry stores)."""
+    return bytes(parse_cid(cid).raw_digest)
+
+
+def cid_from_digest(digest: bytes) -> str:
+    """The CIDv1/raw/sha2-256 (base32) CID whose digest is ``digest``."""
+    return str(CID("base32", 1, "raw", multihash.wrap(digest, "sha2-256")))
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model as the registry holds it."""
+
+    model_id: int
+    ghost_root: bytes
+    ghost_cid: str
+    prover: str
+    price: int
+    margin: int
+    stake: int
+    active: bool
+    unbonding_ends_at: int
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for ``--json`` output."""
+        return {
+            "modelId": self.model_id,
+            "ghostRoot": "0x" + self.ghost_root.hex(),
+            "ghostCid": self.ghost_cid,
+            "prover": self.prover,
+            "pricePerQuery": str(self.price),
+            "selectionMargin": self.margin,
+            "stake": str(self.stake),
+            "active": self.active,
+            "unbondingEndsAt": self.unbonding_ends_at,
+        }
+
+
+def read_model(chain: Chain, deployment: Deployment, model_id: int) -> RegisteredModel:
+    """The registered model ``model_id``; UnknownModelError if there is none."""
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    if not 0 < model_id < 1 << 256:
+        raise UnknownModelError(f"model id {model_id} does not exist (ids start at 1)")
+    try:
+        m = call(chain, registry.functions.getModel(model_id), "getModel")
+    except TransactionRevertedError as exc:
+        if exc.error == "GhostRegistryUnknownModel":
+            raise UnknownModelError(
+                f"model {model_id} is not registered on chain {deployment.chain_id} "
+                f"(registry {deployment.registry})"
+            ) from exc
+        raise
+    root, digest, prover, price, stake, margin, unbonding, active = m
+    return RegisteredModel(
+        model_id=model_id,
+        ghost_root=bytes(root),
+        ghost_cid=cid_from_digest(bytes(digest)),
+        prover=prover,
+        price=int(price),
+        margin=int(margin),
+        stake=int(stake),
+        active=bool(active),
+        unbonding_ends_at=int(unbonding),
+    )
+
+
+def credit_balance(chain: Chain, deployment: Deployment, address: str) -> int:
+    """Credits held by ``address``."""
+    token = contract(chain, "GhostCredit", deployment.credit)
+    return int(call(chain, token.functions.balanceOf(address), "balanceOf"))
+
+
+def mint_credits(
+    chain: Chain, deployment: Deployment, owner: LocalAccount, to: str, amount: int
+) -> TxReceipt:
+    """Mint ``amount`` credits to ``to`` (``owner`` must own GhostCredit: the dev faucet)."""
+    token = contract(chain, "GhostCredit", deployment.credit)
+    return transact(chain, owner, token.functions.mint(to, amount), "mint credits")
+
+
+def approve_credits(
+    chain: Chain, deployment: Deployment, account: LocalAccount, spender: str, amount: int
+) -> TxReceipt:
+    """Approve ``spender`` to pull ``amount`` credits from ``account``."""
+    token = contract(chain, "GhostCredit", deployment.credit)
+    return transact(chain, account, token.functions.approve(spender, amount), "approve credits")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Outcome of :func:`register_model`."""
+
+    model_id: int
+    ghost_root: bytes
+    ghost_cid: str
+    gas_register: int
+    gas_approve: int
+    block: int
+
+
+def register_model(
+    chain: Chain,
+    deployment: Deployment,
+    account: LocalAccount,
+    ghost_bytes: bytes,
+    ghost: GhostFile,
+    *,
+    price: int,
+    margin: int,
+    stake: int,
+) -> Registration:
+    """Register the model whose ghost file is ``ghost_bytes`` (parsed: ``ghost``), staking
+    ``stake`` credits from ``account``. Checks the credit balance first
+    (InsufficientFundsError), approves exactly the stake, then registers.
+    """
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    held = credit_balance(chain, deployment, account.address)
+    if held < stake:
+        raise InsufficientFundsError(
+            f"account {account.address} holds {held} credits, the stake is {stake}: "
+            "buy credits (GhostCredit.buy) or use the faucet on a dev chain"
+        )
+    cid = cid_for_bytes(ghost_bytes)
+    call_ = registry.functions.register(ghost.ghost_root, cid_digest(cid), price, margin, stake)
+    approve = approve_credits(chain, deployment, account, deployment.registry, stake)
+    receipt = transact(chain, account, call_, "register")
+    events = registry.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
+    model_id = int(events[0]["args"]["modelId"])
+    return Registration(
+        model_id=model_id,
+        ghost_root=ghost.ghost_root,
+        ghost_cid=cid,
+        gas_register=int(receipt["gasUsed"]),
+        gas_approve=int(approve["gasUsed"]),
+        block=int(receipt["blockNumber"]),
+    )
+
+
+def update_price(
+    chain: Chain, deployment: Deployment, account: LocalAccount, model_id: int, price: int
+) -> TxReceipt:
+    """Set the price per query of ``model_id`` (its prover only)."""
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    return transact(chain, account, registry.functions.updatePrice(model_id, price), "updatePrice")
+
+
+def retire_model(
+    chain: Chain, deployment: Deployment, account: LocalAccount, model_id: int
+) -> TxReceipt:
+    """Retire ``model_id`` (its prover only)."""
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    return transact(chain, account, registry.functions.retire(model_id), "retire")
+
+
+def _opening_args(opening: LayerRootOpening) -> tuple[object, ...]:
+    return (
+        opening.layer,
+        MATRIX_TAGS[opening.matrix],
+        opening.root,
+        opening.header_hash,
+        opening.n_layers,
+        list(opening.proof),
+    )
+
+
+def verify_layer_root(
+    chain: Chain, deployment: Deployment, model_id: int, opening: LayerRootOpening
+) -> bool:
+    """Whether the registry accepts ``opening`` against ``model_id``'s anchored ghostRoot."""
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    fn = registry.functions.verifyLayerRoot(model_id, *_opening_args(opening))
+    return bool(call(chain, fn, "verifyLayerRoot"))
+
+
+def process_layer_root(chain: Chain, deployment: Deployment, opening: LayerRootOpening) -> bytes:
+    """The ghostRoot the EVM computes from ``opening`` (GhostRegistry.processLayerRoot)."""
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    fn = registry.functions.processLayerRoot(*_opening_args(opening))
+    return bytes(call(chain, fn, "processLayerRoot"))
+
+
+def layer_root_gas(
+    chain: Chain, deployment: Deployment, model_id: int, opening: LayerRootOpening
+) -> int:
+    """Gas of a verifyLayerRoot call (as a transaction would pay it, base cost included)."""
+    registry = contract(chain, "GhostRegistry", deployment.registry)
+    return estimate(chain, registry.functions.verifyLayerRoot(model_id, *_opening_args(opening)))
+

@@ -1,0 +1,92 @@
+"""Sending transactions with a local signing account, and calling views, with reverts
+decoded into the contracts' custom errors.
+
+Every state change goes through ``transact``: it estimates gas first (so a revert is
+reported with its custom error, and nothing is sent), checks the account can pay, signs
+locally, sends, and waits for the receipt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
+
+from .contracts import decode_revert, revert_data_of
+from .errors import InsufficientFundsError, TransactionRevertedError
+from .provider import Chain, rpc_errors
+
+GAS_HEADROOM = 1.2
+RECEIPT_TIMEOUT_S = 120
+
+
+def _reverted(exc: BaseException, what: str) -> TransactionRevertedError:
+    data = revert_data_of(exc)
+    decoded = decode_revert(data) if data is not None else None
+    if decoded is None:
+        return TransactionRevertedError(f"{what} reverted: {exc}")
+    name, args = decoded
+    shown = ", ".join(a.hex() if isinstance(a, bytes) else str(a) for a in args)
+    return TransactionRevertedError(f"{what} reverted: {name}({shown})", name, args)
+
+
+def _is_revert(exc: BaseException) -> bool:
+    return revert_data_of(exc) is not None or "revert" in str(exc).lower()
+
+
+def call(chain: Chain, fn: Any, what: str) -> Any:
+    """Call the view ``fn`` (a bound web3 contract function); decode a revert."""
+    with rpc_errors(chain):
+        try:
+            return fn.call()
+        except Exception as exc:
+            if _is_revert(exc):
+                raise _reverted(exc, what) from exc
+            raise
+
+
+def estimate(chain: Chain, fn: Any, sender: str | None = None) -> int:
+    """Gas ``fn`` would use (a view's execution cost counts too); decode a revert."""
+    with rpc_errors(chain):
+        try:
+            return int(fn.estimate_gas({"from": sender} if sender else {}))
+        except Exception as exc:
+            if _is_revert(exc):
+                raise _reverted(exc, fn.fn_name) from exc
+            raise
+
+
+def transact(
+    chain: Chain, account: LocalAccount, fn: Any, what: str, value: int = 0
+) -> TxReceipt:
+    """Sign and send ``fn`` (a contract function or constructor) from ``account``.
+
+    Raises TransactionRevertedError (custom error decoded) if it would revert, and
+    InsufficientFundsError if the account cannot pay gas plus ``value``; sends nothing then.
+    """
+    w3 = chain.w3
+    with rpc_errors(chain):
+        params: dict[str, Any] = {"from": account.address, "value": value}
+        try:
+            gas = int(fn.estimate_gas(params))
+        except Exception as exc:
+            if _is_revert(exc):
+                raise _reverted(exc, what) from exc
+            raise
+        params["gas"] = int(gas * GAS_HEADROOM)
+        params["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
+        tx = fn.build_transaction(params)
+        fee = int(tx.get("maxFeePerGas", tx.get("gasPrice", 0)))
+        balance = w3.eth.get_balance(account.address)
+        if balance < fee * params["gas"] + value:
+            raise InsufficientFundsError(
+                f"account {account.address} has {balance} wei, {what} needs about "
+                f"{fee * params['gas'] + value} wei (gas + value): fund it first"
+            )
+        signed = account.sign_transaction(tx)
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    if receipt["status"] != 1:
+        raise TransactionRevertedError(f"{what} reverted on-chain (tx {tx_hash.hex()})")
+    return receipt
