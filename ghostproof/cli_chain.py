@@ -1,9 +1,291 @@
-"""CLI commands for the chain: deploy, chain up, model commit (owned by the chain adapter work)."""
+"""CLI commands for the chain: ``deploy``, ``chain up``, ``chain faucet``, ``model commit``,
+``model onchain``. Each failure is one of ghostproof.chain.errors, printed as one line by
+the top-level main.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from eth_account.signers.local import LocalAccount
+
+if TYPE_CHECKING:
+    from .chain.deployment import Deployment
+    from .chain.provider import Chain
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+RPC_ENV = "GHOSTPROOF_RPC"
+
+RpcOpt = Annotated[
+    str | None,
+    typer.Option("--rpc", help=f"JSON-RPC URL (default: ${RPC_ENV} or {DEFAULT_RPC}).", show_default=False),
+]
+DeploymentOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--deployment",
+        help="Deployment file (default: ./deployment.json, else ~/.ghostproof/deployment.json).",
+    ),
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keystore",
+        help="Encrypted keystore of the signing account; password from "
+        "$GHOSTPROOF_KEYSTORE_PASSWORD or a prompt.",
+    ),
+]
+DevAccountOpt = Annotated[
+    int | None,
+    typer.Option("--dev-account", help="Anvil dev account N (local chain 31337 only)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _credits(text: str, what: str) -> int:
+    """Parse a credit amount in whole credits (decimals allowed) into base units."""
+    from .chain.deployment import ONE_CREDIT
+
+    try:
+        value = Decimal(text) * ONE_CREDIT
+    except InvalidOperation as exc:
+        raise typer.BadParameter(f"{what} must be a number of credits, got {text!r}") from exc
+    if value < 0 or value != value.to_integral_value():
+        raise typer.BadParameter(f"{what} must be non-negative with at most 18 decimals")
+    return int(value)
+
+
+def _rpc_url(rpc: str | None) -> str:
+    return rpc or os.environ.get(RPC_ENV) or DEFAULT_RPC
+
+
+def _account(
+    chain: object, keystore: Path | None, dev: int | None, key_file: Path | None = None
+) -> LocalAccount:
+    """The signing account: --keystore, else --dev-account, else ``key_file``."""
+    from .chain.accounts import PASSWORD_ENV, dev_account, load_key_file, load_keystore
+    from .chain.errors import AccountError
+
+    given = [x for x in (keystore, dev) if x is not None]
+    if len(given) > 1:
+        raise AccountError("give one of --keystore and --dev-account, not both")
+    if keystore is not None:
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            password = typer.prompt(f"password for {keystore}", hide_input=True, err=True)
+        return load_keystore(keystore, password)
+    if dev is not None:
+        return dev_account(chain, dev)  # type: ignore[arg-type]
+    if key_file is not None and key_file.exists():
+        return load_key_file(key_file)
+    raise AccountError("no signing account: pass --keystore FILE (or --dev-account N on a local chain)")
+
+
+def _connect_checked(rpc: str | None, deployment_file: Path | None) -> tuple[Chain, Deployment]:
+    from .chain.deployment import check_deployment, load_deployment
+    from .chain.provider import connect
+
+    deployment = load_deployment(deployment_file)
+    chain = connect(rpc or deployment.rpc or _rpc_url(None))
+    check_deployment(chain, deployment)
+    return chain, deployment
+
+
+def _write_json_atomic(path: Path, obj: object) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def deploy_cmd(
+    rpc: RpcOpt = None,
+    deployment: Annotated[
+        Path, typer.Option("--deployment", help="Where to write the deployment file.")
+    ] = Path("deployment.json"),
+    keystore: KeystoreOpt = None,
+    dev: DevAccountOpt = None,
+    min_stake: Annotated[str, typer.Option(help="Smallest stake, in credits.")] = "100",
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy GhostCredit, GhostRegistry and CreditEscrow; write the deployment file."""
+    from .chain.deployment import DeployParams, deploy_all, save_deployment
+    from .chain.provider import connect
+    from .console import out, print_json
+
+    chain = connect(_rpc_url(rpc))
+    account = _account(chain, keystore, dev)
+    params = DeployParams(min_stake=_credits(min_stake, "--min-stake"))
+    dep, gas = deploy_all(chain, account, params)
+    save_deployment(deployment, dep)
+    if as_json:
+        print_json({"deployment": dep.to_json(), "gas": gas, "file": str(deployment)})
+        return
+    out.print(f"deployed on chain {dep.chain_id} at block {dep.block} → {deployment}")
+    for name, address in dep.to_json()["contracts"].items():
+        out.print(f"  {name:14} {address}  ({gas[f'deploy {name}']:,} gas)")
+
+
+def chain_up_cmd(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8545,
+    deployment: Annotated[
+        Path, typer.Option("--deployment", help="Where to write the deployment file.")
+    ] = Path("deployment.json"),
+    deploy: Annotated[bool, typer.Option(help="Deploy the contracts (dev account 0).")] = True,
+) -> None:
+    """Run a local Anvil node (chain 31337) until Ctrl-C, with the contracts deployed."""
+    from .chain.accounts import dev_account
+    from .chain.anvil import Anvil
+    from .chain.deployment import deploy_all, save_deployment
+    from .chain.provider import connect
+    from .console import out
+
+    with Anvil(port=port) as anvil:
+        out.print(f"Anvil running at {anvil.url} (chain 31337, pid {anvil.pid})")
+        if deploy:
+            chain = connect(anvil.url)
+            dep, _ = deploy_all(chain, dev_account(chain, 0))
+            save_deployment(deployment, dep)
+            out.print(f"contracts deployed → {deployment}; the deployer (dev account 0) owns "
+                      "the credit faucet: `ghostproof chain faucet ADDRESS`")
+        out.print("Ctrl-C stops the node (its state is lost)")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            anvil.wait()
+        except KeyboardInterrupt:
+            out.print("stopping Anvil")
+
+
+def chain_faucet_cmd(
+    address: Annotated[str, typer.Argument(help="Account to fund.")],
+    rpc: RpcOpt = None,
+    deployment: DeploymentOpt = None,
+    eth: Annotated[str, typer.Option(help="ETH to send.")] = "1",
+    credits: Annotated[str, typer.Option(help="Credits to mint.")] = "1000",
+) -> None:
+    """Give ``address`` ETH and credits from dev account 0 (local chain 31337 only)."""
+    from eth_utils import is_hex_address, to_checksum_address
+
+    from .chain.accounts import dev_account
+    from .chain.registry import mint_credits
+    from .console import out
+
+    if not is_hex_address(address):
+        raise typer.BadParameter(f"{address!r} is not an address")
+    chain, dep = _connect_checked(rpc, deployment)
+    owner = dev_account(chain, 0)
+    to = to_checksum_address(address)
+    wei = _credits(eth, "--eth")  # same 18 decimals
+    if wei:
+        tx = {"to": to, "value": wei, "from": owner.address}
+        from .chain.provider import rpc_errors
+        from .chain.tx import fee_params
+
+        with rpc_errors(chain):
+            tx.update(
+                gas=21_000,
+                nonce=chain.w3.eth.get_transaction_count(owner.address, "pending"),
+                **fee_params(chain),
+                chainId=chain.chain_id,
+            )
+            signed = owner.sign_transaction(tx)
+            chain.w3.eth.wait_for_transaction_receipt(
+                chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+            )
+    amount = _credits(credits, "--credits")
+    if amount:
+        mint_credits(chain, dep, owner, to, amount)
+    out.print(f"funded {to} with {eth} ETH and {credits} credits")
+
+
+def model_commit_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory (with ghost.json).")],
+    rpc: RpcOpt = None,
+    deployment: DeploymentOpt = None,
+    keystore: KeystoreOpt = None,
+    dev: DevAccountOpt = None,
+    price: Annotated[str, typer.Option(help="Price per query, in credits.")] = "0.01",
+    margin: Annotated[int, typer.Option(help="Selection margin (integer score units).")] = 0,
+    stake: Annotated[str | None, typer.Option(help="Stake in credits (default: minimum).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register the model in DIR on-chain; print its id and ghostRoot; write DIR/anchor.json.
+
+    The signer is --keystore, --dev-account, or DIR/prover.key (local chains).
+    """
+    from .chain.anchor import check_ghost_root, read_ghost_dir
+    from .chain.registry import read_model, register_model
+    from .console import out, print_json
+
+    ghost_bytes, ghost = read_ghost_dir(model_dir)
+    if not 0 <= margin < 1 << 32:
+        raise typer.BadParameter("--margin must fit a uint32")
+    chain, dep = _connect_checked(rpc, deployment)
+    key_file = model_dir / "prover.key" if chain.is_local else None
+    account = _account(chain, keystore, dev, key_file)
+    stake_units = _credits(stake, "--stake") if stake is not None else int(dep.params["minStake"])
+    reg = register_model(
+        chain, dep, account, ghost_bytes, ghost,
+        price=_credits(price, "--price"), margin=margin, stake=stake_units,
+    )
+    registered = read_model(chain, dep, reg.model_id)
+    check_ghost_root(registered, ghost)
+    anchor = {
+        "chainId": dep.chain_id,
+        "rpc": chain.rpc_url,
+        "registry": dep.registry,
+        "modelId": reg.model_id,
+        "block": reg.block,
+        **{k: v for k, v in registered.to_json().items() if k != "modelId"},
+    }
+    _write_json_atomic(model_dir / "anchor.json", anchor)
+    if as_json:
+        print_json({**anchor, "gas": {"approve": reg.gas_approve, "register": reg.gas_register}})
+        return
+    out.print(f"model id {reg.model_id}")
+    out.print(f"ghostRoot 0x{reg.ghost_root.hex()}")
+    out.print(f"ghost file {reg.ghost_cid}; registered on chain {dep.chain_id} at block "
+              f"{reg.block} ({reg.gas_register:,} gas) → {model_dir / 'anchor.json'}")
+
+
+def model_onchain_cmd(
+    model_id: Annotated[int, typer.Argument(help="Registered model id.")],
+    rpc: RpcOpt = None,
+    deployment: DeploymentOpt = None,
+    ghost_path: Annotated[
+        Path | None, typer.Option("--ghost", help="Check this ghost file against the chain.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a registered model; with --ghost, fail unless the file's ghostRoot matches."""
+    from .chain.anchor import check_ghost_root, read_registered_model
+    from .console import out, print_json
+
+    registered = read_registered_model(rpc, deployment, model_id)
+    if ghost_path is not None:
+        from protocol.ghost import parse_ghost
+
+        check_ghost_root(registered, parse_ghost(ghost_path.read_bytes()))
+    if as_json:
+        print_json(registered.to_json())
+        return
+    for key, value in registered.to_json().items():
+        out.print(f"{key:16} {value}")
+    if ghost_path is not None:
+        out.print(f"[green]{ghost_path} matches the anchored ghostRoot[/green]")
 
 
 def register(app: typer.Typer, model_app: typer.Typer) -> None:
     """Add the chain commands to the top-level ``app`` and the ``model`` sub-app."""
+    app.command("deploy")(deploy_cmd)
+    chain_app = typer.Typer(help="Run and fund a local chain.", no_args_is_help=True)
+    chain_app.command("up")(chain_up_cmd)
+    chain_app.command("faucet")(chain_faucet_cmd)
+    app.add_typer(chain_app, name="chain")
+    model_app.command("commit")(model_commit_cmd)
+    model_app.command("onchain")(model_onchain_cmd)

@@ -10,7 +10,7 @@ import json
 from functools import cache
 
 from eth_abi import decode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from .compile import ARTIFACTS_DIR, DEPLOYABLE
 from .errors import DeploymentError
@@ -63,9 +63,12 @@ def decode_revert(data: bytes) -> tuple[str, tuple[object, ...]] | None:
         return None
     name, types = entry
     try:
-        return name, tuple(decode(types, bytes(data[4:])))
+        values = decode(types, bytes(data[4:]))
     except Exception:  # eth-abi raises several types on malformed data
         return None
+    return name, tuple(
+        to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+    )
 
 
 def revert_data_of(exc: BaseException) -> bytes | None:

@@ -21,6 +21,22 @@ GAS_HEADROOM = 1.2
 RECEIPT_TIMEOUT_S = 120
 
 
+LOCAL_PRIORITY_FEE_WEI = 10**9
+
+
+def fee_params(chain: Chain) -> dict[str, int]:
+    """EIP-1559 fee fields: twice the latest base fee plus the tip.
+
+    On local chains the tip is fixed at 1 gwei: Anvil suggests the recent tips as the next
+    tip, so taking its suggestion on a chain we alone use doubles the fee every few blocks.
+    """
+    w3 = chain.w3
+    with rpc_errors(chain):
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        tip = LOCAL_PRIORITY_FEE_WEI if chain.is_local else int(w3.eth.max_priority_fee)
+    return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+
 def _reverted(exc: BaseException, what: str) -> TransactionRevertedError:
     data = revert_data_of(exc)
     decoded = decode_revert(data) if data is not None else None
@@ -76,6 +92,7 @@ def transact(
             raise
         params["gas"] = int(gas * GAS_HEADROOM)
         params["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
+        params.update(fee_params(chain))
         tx = fn.build_transaction(params)
         fee = int(tx.get("maxFeePerGas", tx.get("gasPrice", 0)))
         balance = w3.eth.get_balance(account.address)
