@@ -1,0 +1,340 @@
+"""Benchmarks of issue 3: sparse vs dense forward, multiproof size, commit and verify time.
+
+    python scripts/bench.py --sizes 10000,100000[,1000000] [--out docs/BENCH.md]
+
+One layer, d = 256, k = 32, N in ``--sizes``, two kinds of data (DESIGN §8): structured
+(intrinsic dimension 32, the target) and uniform (the worst case), queried with noisy
+copies of stored patterns. Everything is timed with plain timers in one process, and
+every figure is reported as a ratio against its baseline measured in the same process:
+
+(a) sparse forward (quantise + HNSW candidates + exact integer re-rank + softmax over k,
+    what prove() computes) vs dense forward (torch float32 matmul + softmax over all N);
+    recall@k against the exact top-k, top-1 agreement with the dense path;
+(b) proof size: compact multiproof vs k separate proofs, locality order vs random order;
+(c) commit: leaf hashes + Merkle tree of K and V, single process and both cores;
+(d) verification of a proven one-layer response with verifier.verify().
+
+Prints a rich table and writes markdown to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from protocol.constants import MATRIX_K, MATRIX_V
+from protocol.hashing import leaf_hashes
+from protocol.layer import int_scores, layer_forward, quantise_keys, quantise_query, quantise_values, top_k
+from protocol.merkle import build_tree, multiproof_size, tree_depth
+from prover.index import ExactRetriever, HnswRetriever, select_top_k
+from prover.order import locality_order
+from prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
+from prover.treebuild import build_matrix_tree
+
+D, K, BETA, NOISE = 256, 32, 30.0, 0.3
+EF_GRID = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
+RECALL_TARGET = 0.95
+
+
+@dataclass
+class Row:
+    """Every figure measured for one (N, kind)."""
+
+    n: int
+    kind: str
+    figures: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def progress(label: str):
+    state = {"last": 0.0}
+
+    def cb(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done == total or now - state["last"] > 10:
+            state["last"] = now
+            log(f"  {label}: {done:,}/{total:,}")
+
+    return cb
+
+
+def median_ms(samples: list[float]) -> float:
+    return float(np.median(samples) * 1e3)
+
+
+def sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates):
+    q = quantise_query(x)
+    sel = select_top_k(hnsw, q, keys, K, n_candidates)
+    return sel, layer_forward(q, keys[sel], values[sel], BETA, s_k, s_v)
+
+
+def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: bool) -> Row:
+    import torch
+
+    from prover.hopfield import HopfieldLookup, pick_device
+
+    row = Row(n, kind)
+    f = row.figures
+    log(f"N={n:,} {kind}: generating data")
+    make = structured_patterns if kind == "structured" else uniform_patterns
+    patterns = make(n, D, seed=1)
+    values_f = random_values(n, D, seed=2)
+    xs, _ = noisy_queries(patterns, n_queries, NOISE, seed=3)
+
+    t = time.perf_counter()
+    perm = locality_order(patterns)
+    f["order_s"] = time.perf_counter() - t
+    keys, s_k = quantise_keys(patterns[perm])  # committed column j = pattern perm[j]
+    values, s_v = quantise_values(values_f[perm])
+    del patterns, values_f
+    gc.collect()
+
+    # (c) commit
+    log(f"N={n:,} {kind}: commit (tree build)")
+    t = time.perf_counter()
+    tree_k = build_tree(leaf_hashes(0, MATRIX_K, keys))
+    tree_v = build_tree(leaf_hashes(0, MATRIX_V, values))
+    f["commit_1p_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    par_k = build_matrix_tree(0, MATRIX_K, keys)
+    par_v = build_matrix_tree(0, MATRIX_V, values)
+    f["commit_par_s"] = time.perf_counter() - t
+    if par_k.root != tree_k.root or par_v.root != tree_v.root:
+        raise SystemExit("parallel tree build disagrees with the single-process build")
+
+    # HNSW
+    log(f"N={n:,} {kind}: HNSW build (M=16, ef_construction=200, {os.cpu_count()} threads)")
+    t = time.perf_counter()
+    hnsw = HnswRetriever.build(keys, M=16, ef_construction=200, seed=0, on_progress=progress("HNSW"))
+    f["hnsw_build_s"] = time.perf_counter() - t
+
+    device = pick_device()
+    f["device"] = str(device)
+    exact = ExactRetriever(keys, device=str(device))
+    qs = [quantise_query(x) for x in xs]
+    truth = [top_k(exact.all_scores(q), K) for q in qs]
+
+    # (a) tune ef: smallest in the grid with recall ≥ target (structured); report its figures
+    n_candidates = 4 * K
+    chosen = None
+    for ef in EF_GRID:
+        hnsw.ef = ef
+        sels = [select_top_k(hnsw, q, keys, K, n_candidates) for q in qs]
+        recall = float(np.mean([np.intersect1d(s, tr).size / K for s, tr in zip(sels, truth, strict=True)]))
+        log(f"  ef={ef}: recall@{K}={recall:.3f}")
+        chosen = (ef, recall, sels)
+        if recall >= RECALL_TARGET or ef >= n:
+            break
+    assert chosen is not None
+    ef, recall, sels = chosen
+    hnsw.ef = ef
+    f["ef"] = ef
+    f["recall"] = recall
+
+    # sparse timing (all queries) and dense timing (torch float32, batch of one)
+    sparse_t: list[float] = []
+    sparse_y = []
+    for x in xs:
+        t = time.perf_counter()
+        _, y = sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates)
+        sparse_t.append(time.perf_counter() - t)
+        sparse_y.append(y)
+    dense = HopfieldLookup.from_committed(keys, values, s_k, s_v, BETA, K, device=device, dtype=torch.float32)
+    torch.set_grad_enabled(False)
+    dense_t: list[float] = []
+    agree_pattern = agree_output = 0
+    rel_err = []
+    m = min(dense_queries, len(xs))
+    for i in range(m):
+        xt = torch.from_numpy(xs[i]).to(device)
+        dense(xt)  # warm (first call allocates)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        y = dense(xt)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dense_t.append(time.perf_counter() - t)
+        yd = y.double().cpu().numpy()
+        dense_top1 = int(torch.argmax(dense.scores(xt)[0]).item())  # dense path's attention argmax
+        q = qs[i]
+        sparse_top1 = int(sels[i][np.lexsort((sels[i], -int_scores(q, keys[sels[i]]).astype(np.int64)))[0]])
+        agree_pattern += sparse_top1 == dense_top1
+        agree_output += int(np.argmax(sparse_y[i])) == int(np.argmax(yd))
+        rel_err.append(float(np.linalg.norm(sparse_y[i] - yd) / max(np.linalg.norm(yd), 1e-300)))
+    f["sparse_ms"] = median_ms(sparse_t)
+    f["dense_ms"] = median_ms(dense_t)
+    f["speedup"] = f["dense_ms"] / f["sparse_ms"]
+    f["top1_pattern"] = agree_pattern / m
+    f["top1_output"] = agree_output / m
+    f["rel_err"] = float(np.median(rel_err))
+    f["dense_queries"] = m
+    del dense, exact
+    gc.collect()
+
+    # (b) multiproof hashes for the selections, locality order vs random order
+    depth = tree_depth(n)
+    shuffle = np.random.default_rng(4).permutation(n)  # random position of each committed column
+    ordered = random_order = 0
+    for s in sels:
+        ordered += multiproof_size(np.sort(s).tolist(), depth)
+        random_order += multiproof_size(np.sort(shuffle[s]).tolist(), depth)
+    separate = len(sels) * K * depth
+    f["depth"] = depth
+    f["mp_separate"] = K * depth
+    f["mp_random"] = random_order / len(sels)
+    f["mp_ordered"] = ordered / len(sels)
+    f["mp_random_ratio"] = random_order / separate
+    f["mp_ordered_ratio"] = ordered / separate
+
+    # (d) verification of a proven response (one layer)
+    if do_verify:
+        log(f"N={n:,} {kind}: prove + verify")
+        f.update(bench_verify(keys, values, s_k, s_v, tree_k, tree_v, hnsw, xs[: min(20, len(xs))]))
+    return row
+
+
+def bench_verify(keys, values, s_k, s_v, tree_k, tree_v, hnsw, xs) -> dict[str, float | str]:
+    try:
+        from protocol.ghost import LayerSpec
+        from prover.commit import commit_model
+        from prover.prove import Prover
+        from verifier.verify import verify
+    except ImportError as exc:  # the prover/verifier are not in the tree
+        return {"verify_note": f"unavailable: {exc}"}
+    from prover.commit import CommittedLayer
+
+    n = keys.shape[0]
+    spec = LayerSpec(d_in=D, d_out=D, n=n, k=K, beta=BETA, s_k=s_k, s_v=s_v)
+    model = commit_model("bench", [CommittedLayer(keys, values, spec)], trees=[(tree_k, tree_v)])
+    prover = Prover(model, bytes(range(1, 33)), retrievers=[hnsw])
+    prove_t, verify_t = [], []
+    for x in xs:
+        t = time.perf_counter()
+        resp = prover.prove(x)
+        prove_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        verify(resp, model.ghost, model.ghost_root)
+        verify_t.append(time.perf_counter() - t)
+    return {"prove_ms": median_ms(prove_t), "verify_ms": median_ms(verify_t)}
+
+
+COLUMNS = [
+    ("N", lambda r: f"{r.n:,}"),
+    ("data", lambda r: r.kind),
+    ("ef", lambda r: str(r.figures["ef"])),
+    ("recall@32", lambda r: f"{r.figures['recall']:.3f}"),
+    (
+        "top-1 (pattern / output)",
+        lambda r: f"{r.figures['top1_pattern']:.3f} / {r.figures['top1_output']:.3f}",
+    ),
+    ("sparse ms", lambda r: f"{r.figures['sparse_ms']:.3f}"),
+    ("dense ms", lambda r: f"{r.figures['dense_ms']:.2f}"),
+    ("speedup", lambda r: f"{r.figures['speedup']:.1f}×"),
+    ("sparse vs dense rel. err", lambda r: f"{r.figures['rel_err']:.1e}"),
+]
+PROOF_COLUMNS = [
+    ("N", lambda r: f"{r.n:,}"),
+    ("data", lambda r: r.kind),
+    ("depth", lambda r: str(r.figures["depth"])),
+    ("32 separate proofs", lambda r: str(r.figures["mp_separate"])),
+    (
+        "multiproof, random order",
+        lambda r: f"{r.figures['mp_random']:.0f} ({r.figures['mp_random_ratio']:.2f}×)",
+    ),
+    (
+        "multiproof, locality order",
+        lambda r: f"{r.figures['mp_ordered']:.0f} ({r.figures['mp_ordered_ratio']:.2f}×)",
+    ),
+]
+COST_COLUMNS = [
+    ("N", lambda r: f"{r.n:,}"),
+    ("data", lambda r: r.kind),
+    ("order s", lambda r: f"{r.figures['order_s']:.2f}"),
+    ("commit K+V s (1 proc)", lambda r: f"{r.figures['commit_1p_s']:.2f}"),
+    ("commit K+V s (2 cores)", lambda r: f"{r.figures['commit_par_s']:.2f}"),
+    ("HNSW build s", lambda r: f"{r.figures['hnsw_build_s']:.1f}"),
+    ("prove ms", lambda r: f"{r.figures['prove_ms']:.2f}" if "prove_ms" in r.figures else "–"),
+    ("verify ms/layer", lambda r: f"{r.figures['verify_ms']:.2f}" if "verify_ms" in r.figures else "–"),
+]
+TABLES = [
+    ("(a) Sparse vs dense forward, one query", COLUMNS),
+    ("(b) Proof hashes per matrix (mean over queries)", PROOF_COLUMNS),
+    ("(c, d) Commit, index, prove, verify", COST_COLUMNS),
+]
+
+
+def print_tables(rows: list[Row]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=200)
+    for title, cols in TABLES:
+        table = Table(title=title)
+        for name, _ in cols:
+            table.add_column(name, justify="right")
+        for r in rows:
+            table.add_row(*(fn(r) for _, fn in cols))
+        console.print(table)
+
+
+def markdown(rows: list[Row], args: argparse.Namespace) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`python scripts/bench.py --sizes {args.sizes}` — one layer, d = {D}, k = {K}, beta = {BETA},",
+        f"{args.queries} noisy queries (noise {NOISE}) per size and kind; dense timed on "
+        f"{rows[0].figures.get('dense_queries', '?') if rows else '?'} of them.",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"device {rows[0].figures.get('device', '?') if rows else '?'}.",
+        "",
+    ]
+    for title, cols in TABLES:
+        lines += [f"## {title}", "", "| " + " | ".join(c for c, _ in cols) + " |"]
+        lines.append("|" + "|".join("---:" for _ in cols) + "|")
+        lines += ["| " + " | ".join(fn(r) for _, fn in cols) + " |" for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated N values")
+    parser.add_argument("--kinds", default="structured,uniform")
+    parser.add_argument("--queries", type=int, default=200, help="noisy queries per size and kind")
+    parser.add_argument("--dense-queries", type=int, default=50, help="queries timed on the dense path")
+    parser.add_argument("--no-verify", action="store_true", help="skip prove/verify timing")
+    parser.add_argument("--out", type=Path, default=None, help="write a markdown report here")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    kinds = [k for k in args.kinds.split(",") if k]
+    rows = []
+    for n in sizes:
+        for kind in kinds:
+            rows.append(bench_one(n, kind, args.queries, args.dense_queries, not args.no_verify))
+            gc.collect()
+    print_tables(rows)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown(rows, args))
+        log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
