@@ -158,7 +158,8 @@ def deploy_all(
 ) -> tuple[Deployment, dict[str, int]]:
     """Deploy GhostCredit, GhostRegistry and CreditEscrow from ``account``.
 
-    Returns the deployment and the gas used per contract (keys ``deploy GhostCredit`` …).
+    Returns the deployment and the gas used per step (keys ``deploy GhostCredit`` …,
+    ``seed GhostRegistry``, ``seed CreditEscrow``).
     """
     params = params or DeployParams()
     gas: dict[str, int] = {}
@@ -177,6 +178,15 @@ def deploy_all(
         receipt = transact(chain, account, factory.constructor(*args[name]), f"deploy {name}")
         addresses[name] = receipt["contractAddress"]
         gas[f"deploy {name}"] = int(receipt["gasUsed"])
+        block = int(receipt["blockNumber"])
+    # Seed the registry and the escrow with one credit unit each (owner mint), so the first
+    # prover's register and the first client's deposit do not pay the one-time 17.1k gas
+    # of a zero-to-nonzero token balance (the trick Uniswap's MINIMUM_LIQUIDITY plays).
+    credit = chain.w3.eth.contract(address=addresses["GhostCredit"],
+                                   abi=load_artifact("GhostCredit")["abi"])
+    for name in ("GhostRegistry", "CreditEscrow"):
+        receipt = transact(chain, account, credit.functions.mint(addresses[name], 1), "seed")
+        gas[f"seed {name}"] = int(receipt["gasUsed"])
         block = int(receipt["blockNumber"])
     deployment = Deployment(
         chain_id=chain.chain_id,
