@@ -1,0 +1,143 @@
+"""The chain CLI against a real Anvil node: deploy, fund, commit, read back; and every bad
+input (RPC down, missing deployment, wrong chain, unfunded account, unknown model, root
+mismatch) as one line on stderr, a non-zero exit, and no file half-written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from ghostproof.chain.accounts import write_keystore
+from ghostproof.chain.anvil import Anvil, free_port
+from ghostproof.cli import main
+
+from .conftest import make_ghost
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    captured = capsys.readouterr()
+    # rich wraps long lines at the terminal width: compare the message with spaces collapsed
+    return int(info.value.code or 0), captured.out, " ".join(captured.err.split())
+
+
+def _one_error(err: str) -> bool:
+    """One error message, no traceback (rich may wrap it at the terminal width)."""
+    return err.startswith("error: ") and err.count("error: ") == 1 and "Traceback" not in err
+
+
+def _model_dir(tmp_path: Path, seed: int = 0, funded_key: bool = True) -> tuple[Path, str]:
+    model = tmp_path / f"model{seed}"
+    model.mkdir()
+    (model / "ghost.json").write_bytes(make_ghost(2, seed).to_bytes())
+    acct = Account.create()
+    key = model / "prover.key"
+    key.write_text(acct.key.hex())
+    key.chmod(0o600)
+    return model, acct.address
+
+
+@pytest.fixture()
+def deployed(anvil_node: Anvil, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    dep = tmp_path / "deployment.json"
+    code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--dev-account", "0",
+                       "--deployment", str(dep))
+    assert code == 0, err
+    return dep
+
+
+def test_deploy_writes_deployment(deployed: Path) -> None:
+    doc = json.loads(deployed.read_text())
+    assert doc["chainId"] == 31337
+    assert set(doc["contracts"]) == {"GhostCredit", "GhostRegistry", "CreditEscrow"}
+
+
+def test_model_commit_registers(deployed: Path, tmp_path: Path, capsys) -> None:
+    model, address = _model_dir(tmp_path)
+    assert run(capsys, "chain", "faucet", address, "--deployment", str(deployed))[0] == 0
+    code, out, err = run(capsys, "model", "commit", str(model), "--deployment", str(deployed))
+    assert code == 0, err
+    root = "0x" + make_ghost(2, 0).ghost_root.hex()
+    assert root in out and "model id" in out
+    anchor = json.loads((model / "anchor.json").read_text())
+    assert anchor["ghostRoot"] == root
+    code, out, _ = run(capsys, "model", "onchain", str(anchor["modelId"]), "--deployment",
+                       str(deployed), "--ghost", str(model / "ghost.json"))
+    assert code == 0 and "matches" in out
+
+
+def test_invalid_deploy_rpc_down(tmp_path: Path, capsys) -> None:
+    dep = tmp_path / "deployment.json"
+    code, _, err = run(capsys, "deploy", "--rpc", f"http://127.0.0.1:{free_port()}",
+                         "--dev-account", "0", "--deployment", str(dep))
+    assert code == 3 and "not reachable" in err and _one_error(err)
+    assert not dep.exists()
+
+
+def test_invalid_commit_missing_deployment(tmp_path: Path, capsys) -> None:
+    model, _ = _model_dir(tmp_path)
+    code, _, err = run(capsys, "model", "commit", str(model), "--deployment",
+                       str(tmp_path / "none.json"))
+    assert code == 2 and "no deployment file" in err
+    assert not (model / "anchor.json").exists()
+
+
+def test_invalid_commit_wrong_chain(deployed: Path, tmp_path: Path, capsys) -> None:
+    doc = json.loads(deployed.read_text())
+    doc["chainId"] = 1
+    deployed.write_text(json.dumps(doc))
+    model, _ = _model_dir(tmp_path)
+    code, _, err = run(capsys, "model", "commit", str(model), "--deployment", str(deployed))
+    assert code == 2 and "chain 31337" in err and "chain 1" in err
+    assert not (model / "anchor.json").exists()
+
+
+def test_invalid_commit_unfunded_account(deployed: Path, tmp_path: Path, capsys) -> None:
+    model, _ = _model_dir(tmp_path)
+    code, _, err = run(capsys, "model", "commit", str(model), "--deployment", str(deployed))
+    assert code == 3 and "credits" in err and _one_error(err)
+    assert not (model / "anchor.json").exists()
+
+
+def test_invalid_deploy_unfunded_keystore(
+    anvil_node: Anvil, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    keystore = tmp_path / "key.json"
+    write_keystore(keystore, Account.create(), "pw")
+    dep = tmp_path / "deployment.json"
+    monkeypatch.setenv("GHOSTPROOF_KEYSTORE_PASSWORD", "pw")
+    code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--keystore", str(keystore),
+                       "--deployment", str(dep))
+    assert code == 3 and "fund it first" in err
+    assert not dep.exists()
+
+
+def test_invalid_keystore_wrong_password(anvil_node: Anvil, tmp_path: Path, capsys, monkeypatch) -> None:
+    keystore = tmp_path / "key.json"
+    write_keystore(keystore, Account.create(), "pw")
+    monkeypatch.setenv("GHOSTPROOF_KEYSTORE_PASSWORD", "wrong")
+    code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--keystore", str(keystore),
+                       "--deployment", str(tmp_path / "d.json"))
+    assert code == 2 and "cannot decrypt" in err
+
+
+def test_invalid_onchain_unknown_model(deployed: Path, capsys) -> None:
+    code, _, err = run(capsys, "model", "onchain", "999", "--deployment", str(deployed))
+    assert code == 2 and "model 999 is not registered" in err
+
+
+def test_invalid_onchain_root_mismatch(deployed: Path, tmp_path: Path, capsys) -> None:
+    model, address = _model_dir(tmp_path)
+    run(capsys, "chain", "faucet", address, "--deployment", str(deployed))
+    assert run(capsys, "model", "commit", str(model), "--deployment", str(deployed))[0] == 0
+    model_id = json.loads((model / "anchor.json").read_text())["modelId"]
+    other = tmp_path / "other.json"
+    other.write_bytes(make_ghost(2, 7).to_bytes())
+    code, _, err = run(capsys, "model", "onchain", str(model_id), "--deployment", str(deployed),
+                       "--ghost", str(other))
+    assert code == 2 and "differs from model" in err
