@@ -22,6 +22,7 @@ class BlockNotFoundError(IpfsError):
     def __init__(self, cid: str, detail: str = "not found", *, what: str | None = None):
         self.cid = cid
         self.what = what
+        self.detail = detail
         label = f"{what} " if what else ""
         super().__init__(f"{label}block {cid}: {detail}")
 

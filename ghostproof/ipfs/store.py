@@ -73,7 +73,12 @@ class BlockStore(ABC):
         bytes do not hash to ``cid``, ``FormatError`` if ``cid`` is not a raw sha2-256 CIDv1.
         """
         parse_cid(cid)
-        data = self._get(cid, DEFAULT_TIMEOUT_S if timeout is None else timeout)
+        try:
+            data = self._get(cid, DEFAULT_TIMEOUT_S if timeout is None else timeout)
+        except BlockNotFoundError as exc:
+            if what is None or exc.what is not None:
+                raise
+            raise BlockNotFoundError(cid, exc.detail, what=what) from None
         if not cid_matches(cid, data):
             raise CorruptBlockError(cid, what=what, found=cid_for_bytes(data))
         return data
