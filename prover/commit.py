@@ -69,10 +69,19 @@ def matrix_tree(
     on_progress: ProgressFn | None = None,
     block: int = 1 << 16,
 ) -> MerkleTree:
-    """The Merkle tree over every column (row) of one int8 matrix."""
-    leaves: list[bytes] = []
+    """The Merkle tree over every column (row) of one int8 matrix (both cores when large)."""
+    from .treebuild import PARALLEL_MIN_COLUMNS, build_matrix_tree
+
     n = matrix.shape[0]
     label = f"hashing layer {layer} {'K' if tag == MATRIX_K else 'V'}"
+    if n >= PARALLEL_MIN_COLUMNS:
+        if on_progress:
+            on_progress(label, 0, n)
+        tree = build_matrix_tree(layer, tag, np.asarray(matrix))
+        if on_progress:
+            on_progress(label, n, n)
+        return tree
+    leaves: list[bytes] = []
     for first in range(0, n, block):
         leaves.extend(leaf_hashes(layer, tag, np.asarray(matrix[first : first + block]), first))
         if on_progress:
