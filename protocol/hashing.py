@@ -1,7 +1,7 @@
 """keccak256 and the domain-separated hashes of DESIGN §2 (leaves, nodes, ghostRoot).
 
 Used by the Merkle code, the ghost file, the prover and the verifier; the Solidity
-contracts compute the same bytes (tests/vectors/hashing.json binds both).
+contracts compute the same bytes (tests/vectors/ binds both).
 """
 
 from __future__ import annotations
@@ -128,6 +128,9 @@ def _check_hash(value: bytes, what: str) -> None:
         raise FormatError(f"{what} must be 32 bytes")
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def to_hex(data: bytes) -> str:
     """0x-prefixed lowercase hex of ``data``."""
     return "0x" + bytes(data).hex()
@@ -137,10 +140,9 @@ def from_hex(text: object, what: str, length: int | None = None) -> bytes:
     """Parse 0x-prefixed hex; raise FormatError naming ``what`` if it is not hex of ``length`` bytes."""
     if not isinstance(text, str) or not text.startswith("0x"):
         raise FormatError(f"{what} must be a 0x-prefixed hex string")
-    try:
-        data = bytes.fromhex(text[2:])
-    except ValueError as exc:
-        raise FormatError(f"{what} is not valid hex") from exc
+    if len(text) % 2 or not _HEX_DIGITS.issuperset(text[2:]):
+        raise FormatError(f"{what} is not valid hex (an even number of hex digits, no spaces)")
+    data = bytes.fromhex(text[2:])
     if length is not None and len(data) != length:
         raise FormatError(f"{what} must be {length} bytes, got {len(data)}")
     return data

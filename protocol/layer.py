@@ -66,7 +66,9 @@ def quantise_values(values: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def int_scores(q: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Exact integer scores s_j = Σ_i q_i · K_ij for each column (row of ``columns``), int64."""
+    """Exact integer scores s_j = Σ_i q_i · K_ij for each column (row of ``columns``).
+
+    Computed in int32, which is exact: |s_j| ≤ 127² · d_in < 2^31 for d_in ≤ 2^16."""
     return columns.astype(np.int32) @ q.astype(np.int32)
 
 

@@ -32,6 +32,8 @@ RECEIPT_TYPEHASH = keccak256(
     b"bytes32 selectionHash,bytes32 outputHash)"
 )
 ZERO_ADDRESS = "0x" + "00" * 20
+#: Signatures with s above this are rejected, as OpenZeppelin's ECDSA does (EIP-2).
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
 def _word(value: int) -> bytes:
@@ -110,6 +112,10 @@ def recover_signer(digest: bytes, signature: bytes) -> str:
     """Checksummed address that produced ``signature`` over ``digest``; ReceiptError if invalid."""
     if len(signature) != 65:
         raise ReceiptError("signature must be 65 bytes")
+    if signature[64] not in (27, 28):
+        raise ReceiptError("signature v must be 27 or 28")
+    if int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
+        raise ReceiptError("signature s is in the upper half of the curve order (malleable)")
     try:
         return Account._recover_hash(digest, signature=signature)
     except Exception as exc:  # eth-keys raises several types for malformed signatures

@@ -113,7 +113,10 @@ def _floats(obj: object, what: str, dtype: type) -> np.ndarray:
         raise FormatError(f"{what} must be a non-empty list of at most {MAX_DIM} numbers")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in obj):
         raise FormatError(f"{what} must hold only numbers")
-    arr = np.array(obj, dtype=np.float64)
+    try:
+        arr = np.array(obj, dtype=np.float64)
+    except OverflowError as exc:
+        raise FormatError(f"{what} holds a number too large for a float") from exc
     if not np.all(np.isfinite(arr)):
         raise FormatError(f"{what} contains NaN or infinity")
     out = arr.astype(dtype)
@@ -271,10 +274,12 @@ class _Reader:
 
     def varint(self, what: str) -> int:
         value = shift = 0
-        for _ in range(5):
+        for i in range(5):
             byte = self.take(1, what)[0]
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
+                if byte == 0 and i > 0:
+                    raise FormatError(f"non-minimal varint in {what}")
                 return value
             shift += 7
         raise FormatError(f"varint too long in {what}")
@@ -346,6 +351,8 @@ def decode_binary(data: bytes) -> Response:
         proofs = []
         for name in ("key proof", "value proof"):
             (count,) = r.unpack(">H", f"layer {i} {name} length")
+            if count > 32 * k:
+                raise FormatError(f"layer {i} {name} has more than 32·k hashes")
             raw = r.take(32 * count, f"layer {i} {name}")
             proofs.append(tuple(raw[j : j + 32] for j in range(0, len(raw), 32)))
         layers.append(

@@ -2,7 +2,7 @@
 
 Layout (docs/PROTOCOL.md §model directory):
   ghost.json             the canonical ghost file (the only committed metadata)
-  model.json             build parameters, index parameters, file list (not committed)
+  model.json             build and index parameters (not committed)
   layer{ℓ}.K.npy         int8 (N, d_in), row j = committed column j of K
   layer{ℓ}.V.npy         int8 (N, d_out), row j = committed row j of V
   layer{ℓ}.K.tree.npy    every level of K's Merkle tree, packed (prover cache)

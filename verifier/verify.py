@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocol.constants import MATRIX_K, MATRIX_V
-from protocol.errors import AnchorError, MultiproofError, ProofError, ReceiptError
+from protocol.errors import AnchorError, InputError, MultiproofError, ProofError, ReceiptError
 from protocol.ghost import GhostFile, LayerSpec
 from protocol.hashing import leaf_hashes, to_hex
 from protocol.layer import layer_forward, quantise_query
 from protocol.merkle import process_multiproof, tree_depth
 from protocol.receipt import recover_signer
-from protocol.response import LayerProof, Response
+from protocol.response import LayerProof, Request, Response
 
 #: A claimed next-layer query may differ from the verifier's by this much per element.
 QUERY_TOLERANCE = 1
@@ -84,14 +84,61 @@ def check_columns(i: int, lp: LayerProof, spec: LayerSpec, ghost: GhostFile) -> 
             )
 
 
-def verify(response: Response, ghost: GhostFile, ghost_root: bytes) -> VerifiedOutput:
+@dataclass(frozen=True)
+class Expected:
+    """What the client knows independently of the response; each field set is checked.
+
+    ``request`` is the request the client sent (its input and nonce must be echoed);
+    ``prover`` the registered prover's address; ``chain_id``/``verifying_contract`` the
+    EIP-712 domain receipts must be signed under (so they can be challenged there).
+    """
+
+    model_id: int | None = None
+    chain_id: int | None = None
+    verifying_contract: str | None = None
+    prover: str | None = None
+    request: Request | None = None
+
+
+def check_expected(response: Response, expected: Expected) -> None:
+    """Raise ReceiptError where the response differs from what the client expects."""
+    checks = [
+        ("model id", expected.model_id, response.request.model_id),
+        ("chain id", expected.chain_id, response.chain_id),
+    ]
+    for what, want, got in checks:
+        if want is not None and want != got:
+            raise ReceiptError(f"receipt {what} is {got}, expected {want}")
+    for what, want_addr, got_addr in (
+        ("verifying contract", expected.verifying_contract, response.verifying_contract),
+        ("prover", expected.prover, response.prover),
+    ):
+        if want_addr is not None and want_addr.lower() != got_addr.lower():
+            raise ReceiptError(f"receipt {what} is {got_addr}, expected {want_addr}")
+    if expected.request is not None:
+        sent = expected.request
+        if sent.nonce != response.request.nonce:
+            raise ReceiptError("response answers a different nonce than the request sent")
+        if not np.array_equal(np.asarray(sent.x, dtype=np.float32), response.request.x):
+            raise ReceiptError("response answers a different input than the request sent")
+
+
+def verify(
+    response: Response,
+    ghost: GhostFile,
+    ghost_root: bytes,
+    expected: Expected | None = None,
+) -> VerifiedOutput:
     """Verify ``response`` against the anchored ``ghost_root`` and its ``ghost`` file.
 
     Returns the verifier's own output when every check holds; raises AnchorError if the
-    ghost file is not the anchored one, ReceiptError for a wrong model/root/signature,
-    MultiproofError for columns not in the commitment, ProofError for wrong arithmetic.
+    ghost file is not the anchored one, ReceiptError for a wrong model/root/signature or a
+    field that differs from ``expected``, MultiproofError for columns not in the
+    commitment, ProofError for wrong arithmetic or an unusable input.
     """
     check_anchor(ghost, ghost_root)
+    if expected is not None:
+        check_expected(response, expected)
     if response.ghost_root != ghost_root:
         raise ReceiptError(
             f"response is for ghostRoot {to_hex(response.ghost_root)}, not {to_hex(ghost_root)}"
@@ -100,7 +147,10 @@ def verify(response: Response, ghost: GhostFile, ghost_root: bytes) -> VerifiedO
     if len(response.layers) != len(specs):
         raise ProofError(f"response has {len(response.layers)} layers, the model {len(specs)}")
 
-    own_q = quantise_query(response.request.x, specs[0].d_in)
+    try:
+        own_q = quantise_query(response.request.x, specs[0].d_in)
+    except InputError as exc:
+        raise ProofError(f"request input is unusable: {exc}", layer=0) from None
     y = own_q  # replaced in the loop
     for i, (lp, spec) in enumerate(zip(response.layers, specs, strict=True)):
         check_layer_shape(i, lp, spec)
