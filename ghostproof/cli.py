@@ -179,13 +179,14 @@ def verify_cmd(
 ) -> None:
     """Verify a response; exit 0 and print the output if valid, 1 and the reason if not."""
     from prover.modeldir import read_ghost
-    from verifier.verify import verify
+    from verifier.verify import Expected, verify
 
     from .files import read_response
 
     response = read_response(response_path)
     ghost = read_ghost(ghost_path)
     source = "--root"
+    expected = None
     if rpc is not None or model_id is not None:
         if model_id is None:
             raise typer.BadParameter("--rpc needs --model-id")
@@ -194,10 +195,7 @@ def verify_cmd(
         registered = read_registered_model(rpc, deployment, model_id)
         anchored = registered.ghost_root
         source = f"chain (model {model_id})"
-        if response.request.model_id != model_id:
-            raise ProofError(f"response is for model {response.request.model_id}, not {model_id}")
-        if response.prover.lower() != registered.prover.lower():
-            raise ProofError(f"response is signed by {response.prover}, not the registered prover")
+        expected = Expected(model_id=model_id, prover=registered.prover)
     elif root is not None:
         anchored = from_hex(root, "--root", 32)
     else:
@@ -205,7 +203,7 @@ def verify_cmd(
         source = "ghost file (not anchored: pass --root or --rpc to trust-minimise)"
         err.print(f"warning: no anchored root given; trusting {ghost_path}")
     started = time.perf_counter()
-    result = verify(response, ghost, anchored)
+    result = verify(response, ghost, anchored, expected)
     ms = (time.perf_counter() - started) * 1e3
     summary = {
         "valid": True,
@@ -259,13 +257,13 @@ def main(argv: list[str] | None = None) -> None:
         err.print("aborted")
         sys.exit(130)
     except click.exceptions.ClickException as exc:
-        err.print(f"error: {exc.format_message()}", markup=False)
+        err.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
         sys.exit(2)
     except GhostproofError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(exit_code(exc))
     except (OSError, ValueError) as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

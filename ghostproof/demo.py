@@ -1,6 +1,7 @@
 """``ghostproof demo``: the whole flow on embedded defaults, as a new user first sees it.
 
-Steps: build and commit the digits model; anchor it (embedded chain, when available);
+Steps: build and commit the digits model; deploy the contracts to the embedded chain and
+register the model;
 prove held-out images; verify each as a light client would; show a tampered answer being
 rejected; report dense vs sparse accuracy; print a summary.
 """
@@ -19,7 +20,7 @@ from protocol.errors import ProofError
 from protocol.hashing import to_hex
 from protocol.layer import layer_forward, quantise_query
 from protocol.response import Response, encode_binary
-from verifier.verify import verify
+from verifier.verify import Expected, verify
 
 from .console import out, progress
 
@@ -59,6 +60,8 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
     from prover.modeldir import make_prover, write_model_dir
     from prover.presets import digits_model
 
+    from .chain import embedded_anchor, read_registered_model
+
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="ghostproof-demo-"))
     model_dir = work_dir / "digits"
@@ -80,10 +83,33 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
               f"{len(ghost.header.chunks)} IPFS chunks, built in {time.perf_counter() - started:.1f} s")
     out.print(f"   ghostRoot {to_hex(ghost.ghost_root)}")
 
-    anchored_root = ghost.ghost_root
-    out.print("2. Anchor: the verifier below trusts only this 32-byte root")
+    out.print("2. Deploy GhostCredit, GhostRegistry, CreditEscrow to the embedded EVM; register the model")
+    anchor = embedded_anchor(model_dir)
+    registered = read_registered_model(None, None, anchor.model_id, chain=anchor)
+    anchored_root = registered.ghost_root
+    deployment = anchor.deployment
+    out.print(f"   chain {deployment.chain_id}: registry {deployment.registry}, model id "
+              f"{anchor.model_id}, ghost CID {registered.ghost_cid}")
+    out.print(f"   the verifier trusts only the ghostRoot it reads back from the chain: "
+              f"{to_hex(anchored_root)}")
+    gas = Table("step", "gas")
+    for step, used in anchor.gas.items():
+        gas.add_row(step, f"{used:,}")
+    out.print(gas)
 
-    prover = make_prover(md)
+    prover = make_prover(
+        md,
+        model_id=anchor.model_id,
+        chain_id=deployment.chain_id,
+        verifying_contract=deployment.registry,
+        private_key=bytes(anchor.prover.key),
+    )
+    expected = Expected(
+        model_id=anchor.model_id,
+        chain_id=deployment.chain_id,
+        verifying_contract=deployment.registry,
+        prover=registered.prover,
+    )
     out.print(f"3. Prove {n_samples} held-out images (prover {prover.address})")
     table = Table("sample", "label", "verified top-1", "valid", "proof bytes (wire)", "prove ms",
                   "verify ms")
@@ -93,7 +119,7 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
         t0 = time.perf_counter()
         response = prover.prove(md.sample(i))
         t1 = time.perf_counter()
-        result = verify(response, ghost, anchored_root)
+        result = verify(response, ghost, anchored_root, expected)
         t2 = time.perf_counter()
         first_response = first_response or response
         label = int(md.sample_labels[i]) if md.sample_labels is not None else -1
@@ -106,7 +132,7 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
 
     out.print("4. Tamper with one byte of a revealed weight column")
     try:
-        verify(tamper_key_column(first_response), ghost, anchored_root)
+        verify(tamper_key_column(first_response), ghost, anchored_root, expected)
         raise AssertionError("a tampered response was accepted")  # never: verify must reject it
     except ProofError as exc:
         out.print(f"   [red]rejected[/red]: {exc}")
