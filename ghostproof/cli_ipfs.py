@@ -144,14 +144,12 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             return
         _say(f"ghost CID   {report.ghost_cid}")
         _say(f"store       {report.store}")
-        out.print(
+        _say(
             f"chunks      {report.chunks} ({report.chunks_stored} stored now, "
             f"{report.chunks - report.chunks_stored} already there)"
         )
         mb = report.bytes_total / 1e6
-        out.print(
-            f"bytes       {mb:.1f} MB in {report.seconds:.2f} s ({mb / max(report.seconds, 1e-9):.1f} MB/s)"
-        )
+        _say(f"bytes       {mb:.1f} MB in {report.seconds:.2f} s ({mb / max(report.seconds, 1e-9):.1f} MB/s)")
 
     @model_app.command("fetch")
     def model_fetch(
@@ -193,7 +191,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         _say(f"wrote       {report.out_dir}")
         _say(f"ghost CID   {report.ghost_cid}")
         _say(f"ghostRoot   {report.ghost_root}")
-        out.print(
+        _say(
             f"chunks      {report.chunks}, every CID checked; {mb:.1f} MB in {report.seconds:.2f} s "
             f"({mb / max(report.seconds, 1e-9):.1f} MB/s)"
         )
@@ -256,9 +254,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
                 _say(matrix.line())
             _say(f"ghostRoot (rebuilt)     {report.rebuilt_ghost_root or '-'}")
             _say(f"ghostRoot (ghost file)  {report.file_ghost_root}")
-            out.print(
-                f"ghostRoot (expected)    {report.expected_ghost_root or '- (not anchored)'} [{source}]"
-            )
+            _say(f"ghostRoot (expected)    {report.expected_ghost_root or '- (not anchored)'} [{source}]")
             _say(f"audit took {report.seconds:.2f} s")
             if report.expected_ghost_root is None:
                 err.print("warning: no expected ghostRoot (pass --root, or a MODEL_ID with --rpc)")
@@ -350,7 +346,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
 
 def _say(text: str) -> None:
     """One line on stdout, never wrapped (CIDs and roots stay copyable)."""
-    out.print(text, soft_wrap=True)
+    out.print(text, soft_wrap=True, markup=False)
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -39,9 +39,7 @@ def test_fetch_over_bitswap_reproduces_the_model(
             assert np.array_equal(np.load(tmp_path / "out" / name), np.load(model.path / name))
 
 
-def test_audit_from_the_other_node_is_ok(
-    kubo_pair: tuple[KuboStore, KuboStore], tmp_path: Path
-) -> None:
+def test_audit_from_the_other_node_is_ok(kubo_pair: tuple[KuboStore, KuboStore], tmp_path: Path) -> None:
     node_a, node_b = kubo_pair
     model = make_model(tmp_path / "m", seed=11, n=2500)
     report = publish(model.path, node_a)

@@ -20,7 +20,6 @@ from ghostproof.ipfs.model import (
 )
 from ghostproof.ipfs.store import LocalStore
 from protocol.chunks import ChunkRef, cid_for_bytes
-from protocol.errors import GhostFileError
 
 from .conftest import Model, make_model, with_chunks
 
@@ -114,11 +113,13 @@ def test_invalid_audit_chunks_that_match_their_cids_but_not_the_root(model: Mode
     assert not audit.ok
 
 
-def test_invalid_publish_tampered_matrix_names_the_chunk(model: Model, store: LocalStore, tmp_path: Path) -> None:
+def test_invalid_publish_tampered_matrix_names_the_chunk(
+    model: Model, store: LocalStore, tmp_path: Path
+) -> None:
     bad = copy_model(model, tmp_path / "bad")
     flip_byte(bad.path / matrix_file(1, "V"), row=10)
     v1 = next(c for c in model.ghost.header.chunks if (c.layer, c.matrix) == (1, "V"))
-    with pytest.raises(CorruptBlockError, match="layer 1 V columns 0..") as info:
+    with pytest.raises(CorruptBlockError, match=r"layer 1 V columns 0\.\.") as info:
         publish(bad.path, store)
     assert info.value.cid == v1.cid
     assert not store.has(cid_for_bytes(model.ghost_bytes))  # no ghost file: nothing to fetch
@@ -136,7 +137,9 @@ def test_invalid_publish_missing_ghost_file(store: LocalStore, tmp_path: Path) -
         publish(tmp_path, store)
 
 
-def test_invalid_fetch_corrupted_chunk_writes_nothing(model: Model, store: LocalStore, tmp_path: Path) -> None:
+def test_invalid_fetch_corrupted_chunk_writes_nothing(
+    model: Model, store: LocalStore, tmp_path: Path
+) -> None:
     report = publish(model.path, store)
     ref = model.ghost.header.chunks[2]
     store.path_for(ref.cid).write_bytes(b"\x00" * 10)
