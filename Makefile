@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large vectors clean
+.PHONY: install demo test lint bench bench-large vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ bench-large: install
 
 vectors: install
 	$(PY) scripts/make_vectors.py
+	$(PY) scripts/make_chain_vectors.py
+
+contracts: install
+	$(PY) scripts/compile_contracts.py
+
+gas: install
+	$(PY) scripts/gas_report.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
