@@ -134,10 +134,16 @@ def prove_cmd(
     sample: Annotated[int | None, typer.Option("--sample", help="Use held-out sample I.")] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Write the compact wire form.")] = False,
     exact: Annotated[bool, typer.Option("--exact", help="Exact search instead of HNSW.")] = False,
-    model_id: Annotated[int, typer.Option("--model-id", help="Registry model id.")] = 0,
+    model_id: Annotated[
+        int | None, typer.Option("--model-id", help="Registry model id (default: DIR/anchor.json's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer one query with a proof and a signed receipt."""
+    """Answer one query with a proof and a receipt signed for the model's chain and registry.
+
+    After ``ghostproof model commit DIR`` the receipt domain (chain id, registry, model id)
+    comes from DIR/anchor.json; before, the receipt is for model 0 on no chain.
+    """
     from prover.modeldir import load_model_dir, make_prover
 
     from .files import read_input, write_response
@@ -146,7 +152,18 @@ def prove_cmd(
         raise typer.BadParameter("give exactly one of --input FILE.npy or --sample I")
     md = load_model_dir(directory)
     x = read_input(input_path) if input_path is not None else md.sample(sample)
-    prover = make_prover(md, exact=exact, model_id=model_id)
+    domain = read_anchor(directory)
+    if model_id is None:
+        model_id = int(domain.get("modelId", 0))
+    elif domain.get("modelId") != model_id:
+        domain = {}
+    prover = make_prover(
+        md,
+        exact=exact,
+        model_id=model_id,
+        chain_id=int(domain.get("chainId", 0)),
+        verifying_contract=domain.get("registry"),
+    )
     started = time.perf_counter()
     response = prover.prove(x)
     ms = (time.perf_counter() - started) * 1e3
@@ -163,6 +180,17 @@ def prove_cmd(
         print_json(result)
     else:
         out.print(f"proved in {ms:.1f} ms → {out_path} ({size} bytes); top-1 = {result['top1']}")
+
+
+def read_anchor(directory: Path) -> dict:
+    """DIR/anchor.json written by ``model commit`` (empty when the model is not anchored)."""
+    import json
+
+    try:
+        obj = json.loads((directory / "anchor.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 @app.command("verify")
@@ -191,11 +219,18 @@ def verify_cmd(
         if model_id is None:
             raise typer.BadParameter("--rpc needs --model-id")
         from .chain import read_registered_model
+        from .chain.deployment import load_deployment
 
         registered = read_registered_model(rpc, deployment, model_id)
+        dep = load_deployment(deployment)
         anchored = registered.ghost_root
-        source = f"chain (model {model_id})"
-        expected = Expected(model_id=model_id, prover=registered.prover)
+        source = f"chain {dep.chain_id} (model {model_id})"
+        expected = Expected(
+            model_id=model_id,
+            chain_id=dep.chain_id,
+            verifying_contract=dep.registry,
+            prover=registered.prover,
+        )
     elif root is not None:
         anchored = from_hex(root, "--root", 32)
     else:
