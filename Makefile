@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: install
 
 bench-large: install
 	$(PY) scripts/bench.py --sizes 10000,100000,1000000
+
+bench-ipfs: install
+	$(PY) scripts/bench_ipfs.py --n 100000 --d 256
 
 vectors: install
 	$(PY) scripts/make_vectors.py

@@ -1,7 +1,7 @@
 """``ghostproof demo``: the whole flow on embedded defaults, as a new user first sees it.
 
 Steps: build and commit the digits model; deploy the contracts to the embedded chain and
-register the model;
+register the model; publish the weights as IPFS blocks, fetch and audit them;
 prove held-out images; verify each as a light client would; show a tampered answer being
 rejected; report dense vs sparse accuracy; print a summary.
 """
@@ -61,6 +61,8 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
     from prover.presets import digits_model
 
     from .chain import embedded_anchor, read_registered_model
+    from .ipfs.model import audit_dir, fetch, publish
+    from .ipfs.store import LocalStore
 
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="ghostproof-demo-"))
@@ -97,6 +99,21 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
         gas.add_row(step, f"{used:,}")
     out.print(gas)
 
+    out.print("3. Publish the weights as IPFS raw blocks (local store), fetch them back by the CID "
+              "registered on-chain, and audit every chunk against the anchored root")
+    store = LocalStore(work_dir / "blocks")
+    published = publish(model_dir, store)
+    fetched = fetch(registered.ghost_cid, store, work_dir / "fetched")
+    audit = audit_dir(fetched.out_dir, expected_ghost_root=anchored_root)
+    out.print(f"   published {published.chunks} chunks + ghost file ({published.bytes_total:,} bytes) "
+              f"→ {store.describe()}; fetched into {fetched.out_dir}")
+    for line in audit.matrices:
+        out.print(f"   audit {line.line()}")
+    if not audit.ok:
+        raise AssertionError("the audit of freshly published weights failed")  # never expected
+    out.print(f"   rebuilt ghostRoot {audit.rebuilt_ghost_root} = anchored root "
+              f"(audit {audit.seconds * 1e3:.0f} ms)")
+
     prover = make_prover(
         md,
         model_id=anchor.model_id,
@@ -110,7 +127,7 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
         verifying_contract=deployment.registry,
         prover=registered.prover,
     )
-    out.print(f"3. Prove {n_samples} held-out images (prover {prover.address})")
+    out.print(f"4. Prove {n_samples} held-out images (prover {prover.address})")
     table = Table("sample", "label", "verified top-1", "valid", "proof bytes (wire)", "prove ms",
                   "verify ms")
     verified = 0
@@ -130,7 +147,7 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
         )
     out.print(table)
 
-    out.print("4. Tamper with one byte of a revealed weight column")
+    out.print("5. Tamper with one byte of a revealed weight column")
     try:
         verify(tamper_key_column(first_response), ghost, anchored_root, expected)
         raise AssertionError("a tampered response was accepted")  # never: verify must reject it
@@ -138,7 +155,7 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
         out.print(f"   [red]rejected[/red]: {exc}")
 
     dense_acc, sparse_acc, agreement = accuracy(md, prover)
-    out.print("5. Accuracy on all held-out images")
+    out.print("6. Accuracy on all held-out images")
     summary = Table("what", "value")
     summary.add_row("held-out images", str(len(md.samples)))
     summary.add_row("dense accuracy (softmax over all N)", f"{dense_acc:.4f}")
@@ -146,4 +163,5 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
     summary.add_row("top-1 agreement dense vs sparse", f"{agreement:.4f}")
     summary.add_row("answers proved and verified", f"{verified}/{n_samples}")
     summary.add_row("tampered answer", "rejected")
+    summary.add_row("weights audited from IPFS blocks", "OK")
     out.print(summary)

@@ -138,10 +138,15 @@ def write_model_dir(
         from .index import HnswRetriever
 
         for i, layer in enumerate(model.layers):
-            if on_progress:
-                on_progress(f"indexing layer {i}", i, len(model.layers))
+            label = f"indexing layer {i}"
             retriever = HnswRetriever.build(
-                layer.keys, M=params["M"], ef_construction=params["ef_construction"]
+                layer.keys,
+                M=params["M"],
+                ef_construction=params["ef_construction"],
+                ef=params["ef"],
+                on_progress=(lambda done, total, label=label: on_progress(label, done, total))
+                if on_progress
+                else None,
             )
             retriever.save(index_path(directory, i))
     _save_npy(directory / "samples.npy", np.asarray(float_model.samples, dtype=np.float32))
