@@ -126,6 +126,19 @@ def model_info(
     _print_info(directory, read_ghost(ghost_path), as_json)
 
 
+@model_app.command("index")
+def model_index(
+    directory: Annotated[Path, typer.Argument(help="A model directory (e.g. one `model fetch` wrote).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the Merkle trees and HNSW indexes of a model directory so it can be served."""
+    from prover.modeldir import index_model_dir
+
+    with progress(quiet=as_json) as bar:
+        md = index_model_dir(directory, on_progress=_progress_fn(bar, as_json))
+    _print_info(md.path, md.ghost, as_json)
+
+
 @app.command("prove")
 def prove_cmd(
     directory: Annotated[Path, typer.Argument(help="The model directory.")],

@@ -67,6 +67,32 @@ def _write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+DEFAULT_INDEX_PARAMS = {"M": 16, "ef_construction": 200, "ef": 128}
+
+
+def build_indexes(
+    directory: Path,
+    model: CommittedModel,
+    params: dict[str, int],
+    on_progress: ProgressFn | None = None,
+) -> None:
+    """Build and save one HNSW index per layer over its committed key columns."""
+    from .index import HnswRetriever
+
+    for i, layer in enumerate(model.layers):
+        label = f"indexing layer {i}"
+        retriever = HnswRetriever.build(
+            np.asarray(layer.keys),
+            M=params["M"],
+            ef_construction=params["ef_construction"],
+            ef=params["ef"],
+            on_progress=(lambda done, total, label=label: on_progress(label, done, total))
+            if on_progress
+            else None,
+        )
+        retriever.save(index_path(directory, i))
+
+
 @dataclass(frozen=True, eq=False)
 class ModelDir:
     """A loaded model directory: the committed model, its samples and the prover key."""
@@ -133,22 +159,9 @@ def write_model_dir(
         for name, tree in zip(("K", "V"), model.trees[i], strict=True):
             _save_npy(matrix_path(directory, i, name), layer.matrix(name))
             _save_npy(tree_path(directory, i, name), tree.packed())
-    params = {"M": 16, "ef_construction": 200, "ef": 128, **(index_params or {})}
+    params = {**DEFAULT_INDEX_PARAMS, **(index_params or {})}
     if index:
-        from .index import HnswRetriever
-
-        for i, layer in enumerate(model.layers):
-            label = f"indexing layer {i}"
-            retriever = HnswRetriever.build(
-                layer.keys,
-                M=params["M"],
-                ef_construction=params["ef_construction"],
-                ef=params["ef"],
-                on_progress=(lambda done, total, label=label: on_progress(label, done, total))
-                if on_progress
-                else None,
-            )
-            retriever.save(index_path(directory, i))
+        build_indexes(directory, model, params, on_progress)
     _save_npy(directory / "samples.npy", np.asarray(float_model.samples, dtype=np.float32))
     if float_model.sample_labels is not None:
         _save_npy(directory / "sample_labels.npy", float_model.sample_labels)
@@ -158,6 +171,20 @@ def write_model_dir(
             "ordered": order, "indexed": index}
     _write_bytes(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
     _write_bytes(directory / GHOST_FILE, model.ghost.to_bytes())
+    return load_model_dir(directory)
+
+
+def index_model_dir(directory: Path, on_progress: ProgressFn | None = None) -> ModelDir:
+    """Make a fetched (weights-only) model directory servable: save its Merkle trees and
+    HNSW indexes and a model.json. The weights are checked against ghost.json's roots."""
+    md = load_model_dir(directory, on_progress=on_progress)
+    for i, (tree_k, tree_v) in enumerate(md.model.trees):
+        _save_npy(tree_path(directory, i, "K"), tree_k.packed())
+        _save_npy(tree_path(directory, i, "V"), tree_v.packed())
+    params = {**DEFAULT_INDEX_PARAMS, **(md.meta.get("index") or {})}
+    build_indexes(directory, md.model, params, on_progress)
+    meta = {**md.meta, "name": md.ghost.header.name, "index": params, "indexed": True}
+    _write_bytes(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
     return load_model_dir(directory)
 
 
@@ -197,9 +224,7 @@ def load_model_dir(
                 packed = np.load(tree_path(directory, i, name), mmap_mode="r")
                 tree = MerkleTree.from_packed(spec.n, packed)
             except (OSError, ValueError):
-                if on_progress:
-                    on_progress(f"rebuilding tree of layer {i} {name}", 0, 1)
-                tree = matrix_tree(i, tag, np.asarray(mat))
+                tree = matrix_tree(i, tag, np.asarray(mat), on_progress)
             if tree.root != ghost.layer_root(i, name):
                 raise ModelError(f"layer {i} {name} tree root differs from ghost.json")
             pair.append(tree)
