@@ -42,7 +42,8 @@ from prover.synthetic import noisy_queries, random_values, structured_patterns, 
 from prover.treebuild import build_matrix_tree
 
 D, K, BETA, NOISE = 256, 32, 30.0, 0.3
-EF_GRID = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
+# hnswlib searches with max(ef, n) and prove() asks for 4k candidates: the grid starts there.
+EF_GRID = (128, 192, 256, 384, 512, 768, 1024)
 RECALL_TARGET = 0.95
 
 
