@@ -98,9 +98,9 @@ def _connect_checked(rpc: str | None, deployment_file: Path | None) -> tuple[Cha
 
 
 def _write_json_atomic(path: Path, obj: object) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from prover.modeldir import atomic_write
+
+    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def deploy_cmd(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from protocol.errors import FormatError, InputError
 from protocol.response import Response, decode_binary, dumps_response, encode_binary, loads_response
+from prover.modeldir import atomic_write
 
 
 def read_response(path: Path) -> Response:
@@ -25,9 +25,7 @@ def read_response(path: Path) -> Response:
 def write_response(path: Path, response: Response, binary: bool = False) -> int:
     """Write ``response`` atomically as JSON (or the binary wire form); returns its size."""
     data = encode_binary(response) if binary else dumps_response(response).encode()
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, data)
     return len(data)
 
 

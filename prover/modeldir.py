@@ -53,18 +53,24 @@ def index_path(directory: Path, layer: int) -> Path:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         np.save(fh, array)
     os.replace(tmp, path)
 
 
-def _write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers see the old
+    file or the whole new one, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 DEFAULT_INDEX_PARAMS = {"M": 16, "ef_construction": 200, "ef": 128}
@@ -124,13 +130,25 @@ class ModelDir:
         return self.samples[i]
 
 
-def read_ghost(path: Path) -> GhostFile:
-    """Read and validate a ghost file; GhostFileError/ModelError on failure."""
+def read_ghost_bytes(path: Path) -> tuple[bytes, GhostFile]:
+    """The bytes of a ghost file (or of a model directory's ghost.json) and their parse.
+
+    Raises ModelError if it cannot be read, GhostFileError if it is invalid or not canonical.
+    """
+    if path.is_dir():
+        path = path / GHOST_FILE
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ModelError(f"cannot read ghost file {path}: {exc.strerror}") from exc
-    return parse_ghost(data)
+        raise ModelError(
+            f"cannot read ghost file {path}: {exc.strerror} (run `ghostproof model build`?)"
+        ) from exc
+    return data, parse_ghost(data)
+
+
+def read_ghost(path: Path) -> GhostFile:
+    """Read and validate a ghost file (or a model directory's); see :func:`read_ghost_bytes`."""
+    return read_ghost_bytes(path)[1]
 
 
 def write_model_dir(
@@ -166,11 +184,11 @@ def write_model_dir(
     if float_model.sample_labels is not None:
         _save_npy(directory / "sample_labels.npy", float_model.sample_labels)
     if not (directory / KEY_FILE).exists():
-        _write_bytes(directory / KEY_FILE, ("0x" + secrets.token_hex(32)).encode(), 0o600)
+        atomic_write(directory / KEY_FILE, ("0x" + secrets.token_hex(32)).encode(), 0o600)
     meta = {"name": float_model.name, "params": float_model.params, "index": params,
             "ordered": order, "indexed": index}
-    _write_bytes(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
-    _write_bytes(directory / GHOST_FILE, model.ghost.to_bytes())
+    atomic_write(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write(directory / GHOST_FILE, model.ghost.to_bytes())
     return load_model_dir(directory)
 
 
@@ -184,7 +202,7 @@ def index_model_dir(directory: Path, on_progress: ProgressFn | None = None) -> M
     params = {**DEFAULT_INDEX_PARAMS, **(md.meta.get("index") or {})}
     build_indexes(directory, md.model, params, on_progress)
     meta = {**md.meta, "name": md.ghost.header.name, "index": params, "indexed": True}
-    _write_bytes(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
     return load_model_dir(directory)
 
 

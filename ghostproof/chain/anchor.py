@@ -9,8 +9,8 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from protocol.errors import GhostFileError, ModelError
-from protocol.ghost import GhostFile, parse_ghost
+from protocol.ghost import GhostFile
+from prover.modeldir import read_ghost_bytes
 
 from .accounts import dev_account, fund_from_tester, load_key_file
 from .deployment import ONE_CREDIT, Deployment, DeployParams, check_deployment, deploy_all
@@ -40,15 +40,7 @@ class AnchorResult:
 
 def read_ghost_dir(model_dir: Path) -> tuple[bytes, GhostFile]:
     """The ghost file bytes of a model directory and their parse (ModelError if absent)."""
-    path = model_dir / "ghost.json"
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"no ghost file at {path} (run `ghostproof model build`)") from exc
-    try:
-        return data, parse_ghost(data)
-    except GhostFileError as exc:
-        raise ModelError(f"{path}: {exc}") from exc
+    return read_ghost_bytes(model_dir / "ghost.json")
 
 
 def read_registered_model(

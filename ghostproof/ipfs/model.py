@@ -29,10 +29,11 @@ import numpy as np
 
 from protocol.chunks import ChunkRef, cid_for_bytes, cid_matches
 from protocol.constants import MATRIX_TAGS
-from protocol.errors import GhostFileError
+from protocol.errors import GhostFileError, ModelError
 from protocol.ghost import GhostFile, parse_ghost
 from protocol.hashing import leaf_hashes, to_hex
 from protocol.merkle import build_tree
+from prover.modeldir import read_ghost_bytes
 
 from .errors import CorruptBlockError, ModelDirError
 from .store import BlockStore
@@ -65,10 +66,9 @@ def read_ghost(model_dir: str | os.PathLike[str]) -> tuple[bytes, GhostFile]:
     """
     path = Path(model_dir) / GHOST_FILE
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelDirError(f"{path}: {exc.strerror or exc}") from exc
-    ghost = parse_ghost(data)
+        data, ghost = read_ghost_bytes(path)
+    except ModelError as exc:
+        raise ModelDirError(str(exc)) from exc
     if not ghost.header.chunks:
         raise GhostFileError(f"{path} has no chunk table: the model cannot be published")
     return data, ghost
