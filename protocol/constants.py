@@ -34,6 +34,7 @@ MAX_LAYERS = 64
 MAX_COLUMNS = 1 << 32  # a column index is a uint32
 MAX_DIM = 1 << 16
 MAX_K = 1024
+MAX_JSON_DEPTH = 64  # arrays/objects nested deeper than this are rejected before parsing
 
 # IPFS chunks: a raw block may hold at most 1 MiB.
 MAX_CHUNK_BYTES = 1 << 20

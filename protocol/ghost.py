@@ -29,6 +29,7 @@ from .constants import (
 )
 from .errors import GhostFileError
 from .hashing import from_hex, ghost_root, keccak256, root_leaf_hash, to_hex
+from .jsonlimits import json_depth_ok
 from .merkle import build_tree, multiproof, process_multiproof, tree_depth
 
 
@@ -70,6 +71,8 @@ class LayerSpec:
         for key, value in floats.items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise GhostFileError(f"layer {index} {key} must be a number")
+            if isinstance(value, int) and value.bit_length() > 1023:
+                raise GhostFileError(f"layer {index} {key} is too large for a float")
             if not math.isfinite(value) or value <= 0:
                 raise GhostFileError(f"layer {index} {key} must be finite and positive")
         spec = cls(
@@ -234,6 +237,8 @@ class LayerRootOpening:
 
 def parse_ghost(data: bytes) -> GhostFile:
     """Parse ghost-file bytes; raise GhostFileError unless they are valid and canonical."""
+    if not json_depth_ok(data):
+        raise GhostFileError("ghost file is nested too deeply")
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

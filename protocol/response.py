@@ -19,6 +19,7 @@ from eth_utils import to_checksum_address
 from .constants import MAX_DIM, MAX_K, MAX_LAYERS, RESPONSE_FORMAT
 from .errors import FormatError
 from .hashing import from_hex, to_hex
+from .jsonlimits import json_depth_ok
 from .receipt import output_hash, receipt_digest, request_hash, selection_hash
 
 _MAGIC = b"GPR\x01"
@@ -234,6 +235,8 @@ def dumps_response(resp: Response) -> str:
 
 def loads_response(text: str | bytes) -> Response:
     """Parse JSON text into a Response; FormatError on malformed JSON or fields."""
+    if not json_depth_ok(text):
+        raise FormatError("response JSON is nested too deeply")
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
