@@ -146,10 +146,12 @@ class HopfieldLookup(torch.nn.Module):
         return xt @ self.keys.T
 
     def select(self, scores: torch.Tensor) -> torch.Tensor:
-        """The k best ids per row of ``scores`` (ties → lower index), sorted by index.
+        """The k best ids per row of ``scores``, sorted by index.
 
-        Ties are broken exactly by ranking on (score, -index) in float64, which is exact
-        for integer scores while |score|·N < 2^53 (always, for int8 models).
+        For a committed model (``quantise_input``) ties go to the lower index, as in
+        protocol.layer.top_k: ranking on score·N − index in float64 is exact for integer
+        scores while |score|·N < 2^53 (always, for int8 models). A float model keeps
+        torch.topk's tie order.
         """
         n = scores.shape[1]
         ids = torch.arange(n, device=scores.device, dtype=torch.float64)
