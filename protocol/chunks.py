@@ -51,7 +51,10 @@ class ChunkRef:
             raise GhostFileError("chunk entry matrix must be 'K' or 'V'")
         if not isinstance(obj["cid"], str):
             raise GhostFileError("chunk entry cid must be a string")
-        parse_cid(obj["cid"])
+        try:
+            parse_cid(obj["cid"])
+        except FormatError as exc:
+            raise GhostFileError(f"chunk entry cid: {exc}") from exc
         return cls(obj["layer"], obj["matrix"], obj["first"], obj["count"], obj["cid"])
 
 
