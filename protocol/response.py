@@ -316,6 +316,23 @@ def encode_binary(resp: Response, compress: bool = True) -> bytes:
     return _MAGIC + bytes([0]) + body
 
 
+def _decompress(frame: bytes) -> bytes:
+    """The content of exactly one zstd frame that declares its size; FormatError otherwise."""
+    try:
+        size = zstandard.get_frame_parameters(frame).content_size
+        if size > _MAX_WIRE_BYTES:  # also CONTENTSIZE_UNKNOWN, the largest uint64
+            raise FormatError("binary response does not declare a bounded decompressed size")
+        dobj = zstandard.ZstdDecompressor().decompressobj()
+        body = dobj.decompress(frame)
+    except zstandard.ZstdError as exc:
+        raise FormatError(f"binary response does not decompress: {exc}") from exc
+    if not dobj.eof or len(body) != size:
+        raise FormatError("binary response is truncated in its compressed frame")
+    if dobj.unused_data:
+        raise FormatError(f"binary response has {len(dobj.unused_data)} trailing bytes after its frame")
+    return body
+
+
 def decode_binary(data: bytes) -> Response:
     """Inverse of :func:`encode_binary`; FormatError on bad magic, truncation or trailing bytes."""
     if len(data) < 5 or data[:4] != _MAGIC:
@@ -325,10 +342,7 @@ def decode_binary(data: bytes) -> Response:
         raise FormatError(f"unknown binary response flags {flags:#x}")
     body = data[5:]
     if flags & _FLAG_ZSTD:
-        try:
-            body = zstandard.ZstdDecompressor().decompress(body, max_output_size=_MAX_WIRE_BYTES)
-        except zstandard.ZstdError as exc:
-            raise FormatError(f"binary response does not decompress: {exc}") from exc
+        body = _decompress(body)
     r = _Reader(body)
     model_id = int.from_bytes(r.take(32, "modelId"), "big")
     chain_id = int.from_bytes(r.take(32, "chainId"), "big")
