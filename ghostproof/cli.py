@@ -59,6 +59,8 @@ def model_build(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     kind: Annotated[str, typer.Option(help="Synthetic: structured | uniform.")] = "structured",
     no_order: Annotated[bool, typer.Option("--no-order", help="Keep the original column order.")] = False,
+    ef: Annotated[int, typer.Option(help="HNSW search breadth (raise it for recall at large N).")] = 128,
+    m: Annotated[int, typer.Option("--hnsw-m", help="HNSW graph degree M.")] = 16,
     as_json: JsonOpt = False,
 ) -> None:
     """Build a model, commit it (Merkle trees, ghost file) and index it into a directory."""
@@ -74,7 +76,11 @@ def model_build(
     started = time.perf_counter()
     with progress(quiet=as_json) as bar:
         md = write_model_dir(
-            out_dir, float_model, order=not no_order, on_progress=_progress_fn(bar, as_json)
+            out_dir,
+            float_model,
+            order=not no_order,
+            on_progress=_progress_fn(bar, as_json),
+            index_params={"ef": ef, "M": m},
         )
     _print_info(md.path, md.ghost, as_json, extra={"seconds": round(time.perf_counter() - started, 2)})
 
