@@ -302,15 +302,23 @@ def exit_code(exc: BaseException) -> int:
     return 2
 
 
+try:  # typer ≥ 0.22 vendors click: its usage errors are not click's own classes
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older typer raises click's exceptions
+    _TyperClickException = click.exceptions.ClickException
+_USAGE_ERRORS = (click.exceptions.ClickException, _TyperClickException)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every error into one line and an exit code."""
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="ghostproof", standalone_mode=False)
-    except click.exceptions.Abort:
+    except _ABORTS:
         err.print("aborted")
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         err.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
         sys.exit(2)
     except GhostproofError as exc:
