@@ -1,0 +1,232 @@
+"""The ``ghostproof`` command line, run as a real subprocess: build, info, prove, verify.
+
+Exit codes (ghostproof/cli.py): 0 valid, 1 a check failed, 2 bad input; every failure is
+one line on stderr and never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CLI = [sys.executable, "-c", "from ghostproof.cli import main; main()"]
+
+
+def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "digits"
+    proc = run("model", "build", "--preset", "digits", "-o", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def info(model_dir) -> dict:
+    proc = run("model", "info", model_dir, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def response_path(model_dir) -> Path:
+    path = model_dir.parent / "r.json"
+    proc = run("prove", model_dir, "--sample", "0", "-o", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+def verify(response: Path, model_dir: Path, root: str, *extra: str) -> subprocess.CompletedProcess:
+    return run("verify", response, "--ghost", model_dir / "ghost.json", "--root", root, *extra)
+
+
+def tampered(response_path: Path, name: str, edit) -> Path:
+    obj = json.loads(response_path.read_text())
+    edit(obj)
+    path = response_path.parent / name
+    path.write_text(json.dumps(obj))
+    return path
+
+
+# ---------------------------------------------------------------- happy path
+
+
+def test_model_info_reports_the_ghost_file(model_dir, info):
+    from protocol.ghost import parse_ghost
+    from protocol.hashing import to_hex
+
+    ghost = parse_ghost((model_dir / "ghost.json").read_bytes())
+    assert info["ghostRoot"] == to_hex(ghost.ghost_root)
+    assert info["headerHash"] == to_hex(ghost.header_hash)
+
+
+def test_model_info_describes_the_digits_layer(info):
+    layer = info["layers"][0]
+    assert (len(info["layers"]), layer["dIn"], layer["dOut"], layer["k"]) == (1, 64, 10, 16)
+
+
+def test_prove_writes_a_response(response_path):
+    assert json.loads(response_path.read_text())["format"] == "ghostproof/response/1"
+
+
+def test_verify_valid_response_exits_0(model_dir, info, response_path):
+    proc = verify(response_path, model_dir, info["ghostRoot"])
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout
+
+
+def test_verify_json_reports_prover_output(model_dir, info, response_path):
+    proc = verify(response_path, model_dir, info["ghostRoot"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    claimed = json.loads(response_path.read_text())["output"]
+    assert summary["valid"] is True
+    assert np.allclose(summary["output"], claimed, rtol=1e-12)
+    assert summary["top1"] == int(np.argmax(claimed))
+
+
+def test_verify_binary_response_exits_0(model_dir, info):
+    path = model_dir.parent / "r.bin"
+    proc = run("prove", model_dir, "--sample", "1", "-o", path, "--binary")
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_bytes()[:3] == b"GPR"
+    assert verify(path, model_dir, info["ghostRoot"]).returncode == 0
+
+
+def test_prove_from_input_file(model_dir, info):
+    x = np.load(model_dir / "samples.npy")[2]
+    np.save(model_dir.parent / "x.npy", x)
+    path = model_dir.parent / "rx.json"
+    proc = run("prove", model_dir, "--input", model_dir.parent / "x.npy", "-o", path)
+    assert proc.returncode == 0, proc.stderr
+    assert verify(path, model_dir, info["ghostRoot"]).returncode == 0
+
+
+# ---------------------------------------------------------------- failed checks: exit 1
+
+
+def test_invalid_tampered_output_exits_1(model_dir, info, response_path):
+    path = tampered(response_path, "t_out.json", lambda o: o["output"].__setitem__(0, 0.5))
+    assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 1)
+
+
+def test_invalid_tampered_key_columns_exits_1(model_dir, info, response_path):
+    def edit(o):
+        cols = o["layers"][0]["keyColumns"]
+        o["layers"][0]["keyColumns"] = cols[:10] + ("1" if cols[10] != "1" else "2") + cols[11:]
+
+    proc = verify(tampered(response_path, "t_cols.json", edit), model_dir, info["ghostRoot"])
+    assert_one_line_error(proc, 1)
+    assert "layer 0 matrix K" in proc.stderr
+
+
+def test_invalid_tampered_signature_exits_1(model_dir, info, response_path):
+    def edit(o):
+        sig = o["signature"]
+        o["signature"] = sig[:10] + ("a" if sig[10] != "a" else "b") + sig[11:]
+
+    path = tampered(response_path, "t_sig.json", edit)
+    assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 1)
+
+
+def test_invalid_other_root_exits_1(model_dir, response_path):
+    assert_one_line_error(verify(response_path, model_dir, "0x" + "ab" * 32), 1)
+
+
+# ---------------------------------------------------------------- bad input: exit 2
+
+
+def test_invalid_malformed_json_exits_2(model_dir, info):
+    path = model_dir.parent / "bad.json"
+    path.write_text("{not json")
+    assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 2)
+
+
+def test_invalid_undecodable_field_exits_2(model_dir, info, response_path):
+    path = tampered(response_path, "t_sel.json", lambda o: o["layers"][0]["selected"].__setitem__(1, 0))
+    assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 2)
+
+
+def test_invalid_deeply_nested_json_exits_2(model_dir, info):
+    path = model_dir.parent / "deep.json"
+    path.write_text("[" * 100_000)
+    assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 2)
+
+
+def test_invalid_missing_response_file_exits_2(model_dir, info):
+    assert_one_line_error(verify(model_dir.parent / "absent.json", model_dir, info["ghostRoot"]), 2)
+
+
+def test_invalid_missing_ghost_file_exits_2(model_dir, info, response_path):
+    proc = run("verify", response_path, "--ghost", model_dir / "absent.json", "--root", info["ghostRoot"])
+    assert_one_line_error(proc, 2)
+
+
+def test_invalid_non_canonical_ghost_file_exits_2(model_dir, info, response_path):
+    path = model_dir.parent / "ghost-pretty.json"
+    path.write_text(json.dumps(json.loads((model_dir / "ghost.json").read_text()), indent=1))
+    proc = run("verify", response_path, "--ghost", path, "--root", info["ghostRoot"])
+    assert_one_line_error(proc, 2)
+
+
+@pytest.mark.parametrize("root", ["0x1234", "0x" + "00" * 33, "1234", "0x" + "zz" * 32])
+def test_invalid_root_argument_exits_2(model_dir, response_path, root):
+    assert_one_line_error(verify(response_path, model_dir, root), 2)
+
+
+def test_invalid_truncated_binary_exits_2(model_dir, info):
+    path = model_dir.parent / "cut.bin"
+    run("prove", model_dir, "--sample", "3", "-o", path, "--binary", "--exact")
+    path.write_bytes(path.read_bytes()[:-7])
+    assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "x"),
+    [
+        ("nan", np.full(64, np.nan, dtype=np.float32)),
+        ("zeros", np.zeros(64, dtype=np.float32)),
+        ("short", np.ones(63, dtype=np.float32)),
+        ("matrix", np.ones((2, 64), dtype=np.float32)),
+    ],
+)
+def test_invalid_input_file_exits_2(model_dir, name, x):
+    path = model_dir.parent / f"in-{name}.npy"
+    np.save(path, x)
+    out = model_dir.parent / f"out-{name}.json"
+    proc = run("prove", model_dir, "--input", path, "-o", out)
+    assert_one_line_error(proc, 2)
+    assert not out.exists()
+
+
+def test_invalid_prove_without_input_exits_2(model_dir):
+    assert_one_line_error(run("prove", model_dir, "-o", model_dir.parent / "none.json"), 2)
+
+
+def test_invalid_sample_out_of_range_exits_2(model_dir):
+    assert_one_line_error(run("prove", model_dir, "--sample", "100000", "-o", model_dir.parent / "s.json"), 2)
+
+
+def test_invalid_verify_without_ghost_option_exits_2(response_path):
+    assert_one_line_error(run("verify", response_path), 2)
+
+
+def test_invalid_unknown_preset_exits_2(tmp_path):
+    assert_one_line_error(run("model", "build", "--preset", "bogus", "-o", tmp_path / "m"), 2)
