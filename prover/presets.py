@@ -78,7 +78,7 @@ def synthetic_model(
 
     Layer ℓ's value row j is a stored pattern of layer ℓ+1, so each layer's output is a
     noisy query of the next (associative recall all the way down); the last layer's
-    values are random. ``kind`` is "structured" (low intrinsic dimension, the realistic
+    values are random. ``kind`` is "structured" (intrinsic dimension min(32, d), the realistic
     case) or "uniform" (random unit vectors, the worst case for approximate search).
     """
     from prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
@@ -87,9 +87,14 @@ def synthetic_model(
         raise ModelError("synthetic models need n ≥ k, d ≥ 2 and at least one layer")
     if kind not in ("structured", "uniform"):
         raise ModelError(f"unknown synthetic kind {kind!r}")
-    make = structured_patterns if kind == "structured" else uniform_patterns
     rng = np.random.default_rng(seed)
-    patterns = [make(n, d, seed=seed + 1000 * i) for i in range(layers)]
+    if kind == "structured":
+        patterns = [
+            structured_patterns(n, d, intrinsic_dim=min(32, d), seed=seed + 1000 * i)
+            for i in range(layers)
+        ]
+    else:
+        patterns = [uniform_patterns(n, d, seed=seed + 1000 * i) for i in range(layers)]
     float_layers = []
     for i in range(layers):
         if i + 1 < layers:
