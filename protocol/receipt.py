@@ -15,12 +15,11 @@ import struct
 from collections.abc import Sequence
 
 import numpy as np
-from eth_account import Account
-from eth_account.datastructures import SignedMessage
 
 from .constants import TAG_LAYER_SELECTION, TAG_OUTPUT, TAG_REQUEST
 from .errors import ReceiptError
 from .hashing import keccak256
+from .signing import recover_digest_signer
 
 DOMAIN_NAME = "ghostproof"
 DOMAIN_VERSION = "1"
@@ -32,8 +31,6 @@ RECEIPT_TYPEHASH = keccak256(
     b"bytes32 selectionHash,bytes32 outputHash)"
 )
 ZERO_ADDRESS = "0x" + "00" * 20
-#: Signatures with s above this are rejected, as OpenZeppelin's ECDSA does (EIP-2).
-SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
 def _word(value: int) -> bytes:
@@ -102,21 +99,6 @@ def receipt_digest(
     return keccak256(b"\x19\x01" + domain_separator(chain_id, verifying_contract) + struct_hash)
 
 
-def sign_digest(digest: bytes, private_key: bytes) -> bytes:
-    """65-byte (r ‖ s ‖ v) secp256k1 signature of ``digest``."""
-    signed: SignedMessage = Account.unsafe_sign_hash(digest, private_key)
-    return bytes(signed.signature)
-
-
 def recover_signer(digest: bytes, signature: bytes) -> str:
     """Checksummed address that produced ``signature`` over ``digest``; ReceiptError if invalid."""
-    if len(signature) != 65:
-        raise ReceiptError("signature must be 65 bytes")
-    if signature[64] not in (27, 28):
-        raise ReceiptError("signature v must be 27 or 28")
-    if int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
-        raise ReceiptError("signature s is in the upper half of the curve order (malleable)")
-    try:
-        return Account._recover_hash(digest, signature=signature)
-    except Exception as exc:  # eth-keys raises several types for malformed signatures
-        raise ReceiptError(f"signature does not recover: {exc}") from exc
+    return recover_digest_signer(digest, signature, ReceiptError, "receipt signature")

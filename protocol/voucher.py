@@ -11,21 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_keys import keys
 from eth_utils import is_hex_address, to_checksum_address
 
 from .errors import VoucherError
 from .hashing import keccak256
+from .signing import recover_digest_signer, sign_digest
 
 DOMAIN_NAME = "ghostproof CreditEscrow"
 DOMAIN_VERSION = "1"
 VOUCHER_TYPE = "Voucher(address client,address prover,uint256 cumulativeAmount)"
 VOUCHER_TYPEHASH = keccak256(VOUCHER_TYPE.encode())
-SIGNATURE_BYTES = 65
 MAX_UINT128 = (1 << 128) - 1
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 _TYPES = {
     "EIP712Domain": [
@@ -114,8 +111,7 @@ class Voucher:
 
 def sign_voucher(voucher: Voucher, private_key: bytes | str) -> bytes:
     """The client's 65-byte signature (r ‖ s ‖ v, v ∈ {27, 28}) of ``voucher``."""
-    signed = Account.unsafe_sign_hash(voucher.digest(), private_key)
-    return signed.signature
+    return sign_digest(voucher.digest(), private_key)
 
 
 def recover_voucher_signer(voucher: Voucher, signature: bytes) -> str:
@@ -124,17 +120,7 @@ def recover_voucher_signer(voucher: Voucher, signature: bytes) -> str:
     Rejects high-s and v ∉ {27, 28} as OpenZeppelin's ECDSA does, so a signature accepted here
     is accepted by the escrow.
     """
-    if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_BYTES:
-        raise VoucherError(f"voucher signature must be {SIGNATURE_BYTES} bytes")
-    s = int.from_bytes(signature[32:64], "big")
-    if s > _SECP256K1_N // 2 or signature[64] not in (27, 28):
-        raise VoucherError("voucher signature is not in canonical (low-s, v=27/28) form")
-    try:
-        r = int.from_bytes(signature[:32], "big")
-        sig = keys.Signature(vrs=(signature[64] - 27, r, s))
-        return sig.recover_public_key_from_msg_hash(voucher.digest()).to_checksum_address()
-    except Exception as exc:  # eth-keys raises several unrelated types on bad points
-        raise VoucherError("voucher signature does not recover to an address") from exc
+    return recover_digest_signer(voucher.digest(), signature, VoucherError, "voucher signature")
 
 
 def check_voucher(

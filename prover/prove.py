@@ -14,8 +14,9 @@ from eth_account import Account
 
 from protocol.layer import layer_forward, quantise_query
 from protocol.merkle import multiproof
-from protocol.receipt import ZERO_ADDRESS, sign_digest
+from protocol.receipt import ZERO_ADDRESS
 from protocol.response import LayerProof, Request, Response
+from protocol.signing import sign_digest
 
 from .commit import CommittedModel
 from .index import ExactRetriever, Retriever, select_top_k

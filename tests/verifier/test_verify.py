@@ -15,9 +15,9 @@ import pytest
 
 from protocol.errors import AnchorError, FormatError, MultiproofError, ProofError, ReceiptError
 from protocol.merkle import multiproof
-from protocol.receipt import SECP256K1_HALF_N, sign_digest
 from protocol.response import LayerProof, Request, Response, dumps_response, encode_binary, loads_response
 from protocol.response import decode_binary as decode
+from protocol.signing import SECP256K1_HALF_N, sign_digest
 from tests.conftest import CHAIN_ID, CONTRACT, MODEL_ID, NONCE, PROVER_KEY
 from verifier.verify import Expected, verify
 

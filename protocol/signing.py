@@ -1,0 +1,36 @@
+"""secp256k1 signatures over 32-byte digests (EIP-712 receipts and vouchers), in the one form
+OpenZeppelin's ECDSA accepts: 65 bytes r ‖ s ‖ v, v ∈ {27, 28}, s in the lower half-order.
+
+Used by protocol/receipt.py and protocol/voucher.py, so a signature accepted in Python is
+accepted by the contracts.
+"""
+
+from __future__ import annotations
+
+from eth_account import Account
+
+from .errors import GhostproofError
+
+SIGNATURE_BYTES = 65
+#: Signatures with s above this are malleable and rejected (EIP-2), as OpenZeppelin does.
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+def sign_digest(digest: bytes, private_key: bytes | str) -> bytes:
+    """65-byte canonical signature of ``digest`` by ``private_key``."""
+    return bytes(Account.unsafe_sign_hash(digest, private_key).signature)
+
+
+def recover_digest_signer(
+    digest: bytes, signature: bytes, error: type[GhostproofError], what: str = "signature"
+) -> str:
+    """Checksummed address that signed ``digest``; raises ``error`` if ``signature`` is not 65
+    bytes, not canonical (v ∉ {27, 28} or high s), or does not recover."""
+    if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_BYTES:
+        raise error(f"{what} must be {SIGNATURE_BYTES} bytes")
+    if signature[64] not in (27, 28) or int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
+        raise error(f"{what} is not in canonical (low-s, v=27/28) form")
+    try:
+        return Account._recover_hash(digest, signature=bytes(signature))
+    except Exception as exc:  # eth-keys raises several unrelated types on bad points
+        raise error(f"{what} does not recover to an address") from exc
