@@ -89,6 +89,8 @@ def parse_cid(text: str) -> CID:
         raise FormatError(f"{text!r} is not a CID") from exc
     if cid.version != 1 or cid.codec.name != "raw" or cid.hashfun.name != "sha2-256":
         raise FormatError(f"CID {text} is not CIDv1/raw/sha2-256")
+    if len(bytes(cid.raw_digest)) != 32 or str(cid.set(base="base32")) != text:
+        raise FormatError(f"CID {text} is not in canonical form (base32, full 32-byte digest)")
     return cid
 
 

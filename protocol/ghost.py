@@ -22,12 +22,13 @@ from .constants import (
     MATRIX_K,
     MATRIX_TAGS,
     MATRIX_V,
+    MAX_CHUNK_BYTES,
     MAX_COLUMNS,
     MAX_DIM,
     MAX_K,
     MAX_LAYERS,
 )
-from .errors import GhostFileError
+from .errors import GhostFileError, MultiproofError
 from .hashing import from_hex, ghost_root, keccak256, root_leaf_hash, to_hex
 from .jsonlimits import json_depth_ok
 from .merkle import build_tree, multiproof, process_multiproof, tree_depth
@@ -227,7 +228,11 @@ class LayerRootOpening:
     proof: tuple[bytes, ...]
 
     def ghost_root(self) -> bytes:
-        """The ghostRoot this opening reproduces (compare it with the anchored one)."""
+        """The ghostRoot this opening reproduces (compare it with the anchored one).
+
+        Raises MultiproofError for a layer outside the model or a proof of the wrong size."""
+        if not 0 <= self.layer < self.n_layers <= MAX_LAYERS:
+            raise MultiproofError(f"layer {self.layer} is outside a model of {self.n_layers} layers")
         leaf = root_leaf_hash(self.layer, MATRIX_TAGS[self.matrix], self.root)
         depth = tree_depth(2 * self.n_layers)
         position = 2 * self.layer + MATRIX_TAGS[self.matrix]
@@ -236,7 +241,11 @@ class LayerRootOpening:
 
 
 def parse_ghost(data: bytes) -> GhostFile:
-    """Parse ghost-file bytes; raise GhostFileError unless they are valid and canonical."""
+    """Parse ghost-file bytes; raise GhostFileError unless they are valid and canonical.
+
+    A ghost file is one IPFS raw block, so it may not exceed 1 MiB."""
+    if len(data) > MAX_CHUNK_BYTES:
+        raise GhostFileError(f"ghost file is {len(data)} bytes, more than one 1 MiB block")
     if not json_depth_ok(data):
         raise GhostFileError("ghost file is nested too deeply")
     try:

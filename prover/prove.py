@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from eth_account import Account
@@ -91,4 +92,4 @@ class Prover:
             signature=bytes(65),
         )
         signature = sign_digest(unsigned.digest(), self._key)
-        return Response(**{**unsigned.__dict__, "signature": signature})
+        return replace(unsigned, signature=signature)

@@ -351,3 +351,35 @@ def test_chunk_cids_match_committed_weights(small):
     for ref in small.model.ghost.header.chunks:
         matrix = small.model.layers[ref.layer].matrix(ref.matrix)
         assert cid_matches(ref.cid, matrix[ref.first : ref.first + ref.count].tobytes())
+
+
+# ---------------------------------------------------------------- one-form rules
+
+
+def test_invalid_chunk_cid_in_another_multibase(ghost, ghost_obj):
+    from multiformats import CID
+
+    cid = ghost_obj["header"]["chunks"][0]["cid"]
+    base58 = str(CID.decode(cid).set(base="base58btc"))
+    tampered = _set(ghost_obj, ("header", "chunks", 0, "cid"), base58)
+    assert _outcome(tampered, ghost) == REJECT
+
+
+def test_invalid_ghost_file_larger_than_one_block(ghost):
+    padded = ghost.to_bytes() + b" " * (1 << 20)
+    with pytest.raises(GhostFileError, match="1 MiB"):
+        parse_ghost(padded)
+
+
+def test_invalid_layer_root_opening_for_a_layer_outside_the_model(ghost):
+    opening = ghost.open_layer_root(0, "K")
+    outside = LayerRootOpening(
+        layer=len(ghost.roots),
+        matrix="K",
+        root=opening.root,
+        header_hash=opening.header_hash,
+        n_layers=opening.n_layers,
+        proof=opening.proof,
+    )
+    with pytest.raises(MultiproofError, match="outside"):
+        outside.ghost_root()
