@@ -160,6 +160,8 @@ def verify(
             raise ProofError(f"claimed query differs from the quantised {what} by {gap}", layer=i)
         check_columns(i, lp, spec, ghost)
         y = layer_forward(lp.q, lp.key_columns, lp.value_rows, spec.beta, spec.s_k, spec.s_v)
+        if not np.all(np.isfinite(y)):  # NaN/inf would compare as "within tolerance" below
+            raise ProofError("layer output is not finite (the model's scales overflow float64)", layer=i)
         if i + 1 < len(specs):
             if not np.any(y):
                 raise ProofError("layer output is zero and cannot be quantised", layer=i)

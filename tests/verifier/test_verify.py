@@ -489,3 +489,82 @@ def test_layer_proof_is_frozen(resp):
 
 def test_layer_proof_type(resp):
     assert all(isinstance(lp, LayerProof) for lp in resp.layers)
+
+
+# ---------------------------------------------------------------- models whose scales overflow
+
+
+def _overflowing_model(beta: float, s_k: float, s_v: float, layers: int = 1):
+    """A committed model whose header scales make float64 overflow (a lying prover's choice)."""
+    from protocol.ghost import LayerSpec
+    from prover.commit import CommittedLayer, commit_model
+
+    rng = np.random.default_rng(5)
+    committed = [
+        CommittedLayer(
+            rng.integers(-127, 128, (16, 8), dtype=np.int8),
+            rng.integers(-127, 128, (16, 8), dtype=np.int8),
+            LayerSpec(8, 8, 16, 4, beta, s_k, s_v),
+        )
+        for _ in range(layers)
+    ]
+    return commit_model("overflow", committed)
+
+
+@pytest.mark.parametrize(
+    ("beta", "s_k", "s_v"),
+    [(1.0, 1 / 127, 1e308), (1e300, 1e300, 1 / 127)],
+    ids=["infinite-output", "nan-softmax"],
+)
+def test_invalid_output_claim_when_recomputation_is_not_finite(beta, s_k, s_v):
+    """±inf or NaN in the recomputed output compares as "within tolerance" of any claim."""
+    from prover.prove import Prover
+
+    model = _overflowing_model(beta, s_k, s_v)
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    with np.errstate(all="ignore"):
+        honest = Prover(model, PROVER_KEY).prove(x, nonce=NONCE)
+        lie = resign(replace_top(honest, output=np.full(8, 42.0)))
+        with pytest.raises(ProofError, match="not finite") as info:
+            verify(lie, model.ghost, model.ghost_root)
+    assert info.value.layer == 0
+
+
+def test_invalid_non_finite_output_before_the_last_layer_is_a_proof_error():
+    """A NaN layer output must fail as ProofError, not escape as InputError from quantise."""
+    from protocol.layer import layer_forward, quantise_query
+
+    model = _overflowing_model(1e300, 1e300, 1 / 127, layers=2)
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    q = quantise_query(x)  # the prover cannot quantise layer 0's NaN output: forge layer 1's q
+    layers = []
+    for i, layer in enumerate(model.layers):
+        sel = list(range(4))
+        tree_k, tree_v = model.trees[i]
+        layers.append(
+            LayerProof(
+                q=q,
+                selected=tuple(sel),
+                key_columns=layer.keys[sel],
+                value_rows=layer.values[sel],
+                key_proof=tuple(multiproof(tree_k, sel)),
+                value_proof=tuple(multiproof(tree_v, sel)),
+            )
+        )
+    with np.errstate(all="ignore"):
+        assert np.isnan(layer_forward(q, layers[0].key_columns, layers[0].value_rows, 1e300, 1e300, 1)).all()
+    resp = resign(
+        Response(
+            request=Request(0, x, NONCE),
+            ghost_root=model.ghost_root,
+            chain_id=0,
+            verifying_contract="0x" + "00" * 20,
+            layers=tuple(layers),
+            output=np.zeros(8),
+            prover="0x" + "00" * 20,
+            signature=bytes(65),
+        )
+    )
+    with np.errstate(all="ignore"), pytest.raises(ProofError, match="not finite") as info:
+        verify(resp, model.ghost, model.ghost_root)
+    assert info.value.layer == 0
