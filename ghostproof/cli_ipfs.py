@@ -165,7 +165,6 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Download the ghost file and every chunk, checking every CID, into a model directory."""
-        from .ipfs.errors import AuditMismatchError
         from .ipfs.model import fetch
 
         ghost_cid, anchored, _ = _resolve(target, rpc, deployment)
@@ -178,11 +177,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
                 timeout=timeout,
                 on_progress=advance,
                 on_ghost=lambda g: set_total(_matrix_bytes(g)),
-            )
-        if anchored is not None and from_hex(report.ghost_root, "ghostRoot", 32) != anchored:
-            raise AuditMismatchError(
-                f"the ghost file of model {target} has ghostRoot {report.ghost_root}, "
-                f"not the registered 0x{anchored.hex()} (run `ghostproof audit` for details)"
+                expected_ghost_root=anchored,
             )
         if as_json:
             print_json(report.to_json())

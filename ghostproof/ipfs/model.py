@@ -35,7 +35,7 @@ from protocol.hashing import leaf_hashes, to_hex
 from protocol.merkle import build_tree
 from prover.modeldir import read_ghost_bytes
 
-from .errors import CorruptBlockError, ModelDirError
+from .errors import AuditMismatchError, CorruptBlockError, ModelDirError
 from .store import BlockStore
 
 GHOST_FILE = "ghost.json"
@@ -239,15 +239,22 @@ def fetch(
     timeout: float | None = None,
     on_progress: Progress | None = None,
     on_ghost: Callable[[GhostFile], None] | None = None,
+    expected_ghost_root: bytes | None = None,
 ) -> FetchReport:
     """Download the model ``ghost_cid`` names into ``out_dir``; return the report.
 
     Nothing is written into ``out_dir`` until every block has been checked against its CID;
-    ``ghost.json`` is moved in last. ``on_ghost`` sees the parsed ghost file before the chunks
-    are fetched (to size a progress bar).
+    ``ghost.json`` is moved in last. With ``expected_ghost_root`` (the anchored one), a ghost
+    file with another ghostRoot raises AuditMismatchError before anything is fetched or written.
+    ``on_ghost`` sees the parsed ghost file before the chunks are fetched (to size a progress bar).
     """
     start = time.perf_counter()
     ghost_bytes, ghost = fetch_ghost(store, ghost_cid, timeout=timeout)
+    if expected_ghost_root is not None and ghost.ghost_root != expected_ghost_root:
+        raise AuditMismatchError(
+            f"the ghost file {ghost_cid} has ghostRoot {to_hex(ghost.ghost_root)}, not the expected "
+            f"{to_hex(expected_ghost_root)} (run `ghostproof audit` for details)"
+        )
     if on_ghost:
         on_ghost(ghost)
     matrices = fetch_matrices(store, ghost, timeout=timeout, on_progress=on_progress)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.ipfs.errors import BlockNotFoundError, CorruptBlockError, ModelDirError
+from ghostproof.ipfs.errors import AuditMismatchError, BlockNotFoundError, CorruptBlockError, ModelDirError
 from ghostproof.ipfs.model import (
     GHOST_FILE,
     audit_dir,
@@ -183,3 +183,30 @@ def test_fetch_replaces_an_existing_model(model: Model, store: LocalStore, tmp_p
     fetch(report.ghost_cid, store, other.path)
     assert (other.path / GHOST_FILE).read_bytes() == model.ghost_bytes
     assert audit_dir(other.path, expected_ghost_root=model.ghost.ghost_root).ok
+
+
+def test_invalid_fetch_other_ghost_root_than_anchored_writes_nothing(
+    model: Model, store: LocalStore, tmp_path: Path
+) -> None:
+    # fetch by model id: a ghost file that is not the anchored one must not land in the directory.
+    report = publish(model.path, store)
+    with pytest.raises(AuditMismatchError, match="ghostRoot"):
+        fetch(report.ghost_cid, store, tmp_path / "out", expected_ghost_root=bytes(32))
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_fetch_other_ghost_root_keeps_the_old_model(
+    model: Model, store: LocalStore, tmp_path: Path
+) -> None:
+    old = make_model(tmp_path / "old", seed=7, n=300, dims=(16, 4))
+    report = publish(model.path, store)
+    with pytest.raises(AuditMismatchError):
+        fetch(report.ghost_cid, store, old.path, expected_ghost_root=old.ghost.ghost_root)
+    assert (old.path / GHOST_FILE).read_bytes() == old.ghost_bytes
+    assert audit_dir(old.path, expected_ghost_root=old.ghost.ghost_root).ok
+
+
+def test_fetch_with_the_anchored_ghost_root(model: Model, store: LocalStore, tmp_path: Path) -> None:
+    report = publish(model.path, store)
+    fetch(report.ghost_cid, store, tmp_path / "out", expected_ghost_root=model.ghost.ghost_root)
+    assert (tmp_path / "out" / GHOST_FILE).read_bytes() == model.ghost_bytes
