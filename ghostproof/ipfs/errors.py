@@ -42,13 +42,15 @@ class CorruptBlockError(FormatError):
     or a chunk of a model directory that differs from its chunk-table entry. ``what`` says
     which chunk (layer, matrix, columns) when known."""
 
-    def __init__(self, cid: str, *, what: str | None = None, found: str | None = None):
+    def __init__(
+        self, cid: str, *, what: str | None = None, found: str | None = None, detail: str | None = None
+    ):
         self.cid = cid
         self.what = what
         self.found = found
         label = f"{what} " if what else "block "
         tail = f" (the bytes hash to {found})" if found else ""
-        super().__init__(f"{label}{cid}: bytes do not match the CID{tail}")
+        super().__init__(f"{label}{cid}: {detail or 'bytes do not match the CID'}{tail}")
 
 
 class CarFormatError(FormatError):

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 
 from protocol.chunks import cid_for_bytes, cid_matches, parse_cid
+from protocol.constants import MAX_CHUNK_BYTES
 from protocol.errors import FormatError
 
 from .errors import (
@@ -38,7 +40,10 @@ from .errors import (
 )
 
 DEFAULT_TIMEOUT_S = 30.0
+MAX_BLOCK_BYTES = MAX_CHUNK_BYTES  # every block is a chunk or a ghost file: at most 1 MiB
 LOOPBACK_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
+RPC_GRACE_S = 5.0  # a Kubo RPC block/get may take this long beyond the time-out the daemon is given
+RPC_REPLY_LIMIT = 64 * 1024  # bytes read of any Kubo RPC reply but a block
 
 
 class BlockStore(ABC):
@@ -56,10 +61,15 @@ class BlockStore(ABC):
 
     @abstractmethod
     def _get(self, cid: str, timeout: float) -> bytes:
-        """The bytes stored under ``cid``, unchecked; BlockNotFoundError if absent."""
+        """The bytes stored under ``cid``, unchecked, but never more than MAX_BLOCK_BYTES + 1
+        of them (a longer block is cut there, never read whole); BlockNotFoundError if absent."""
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` as a raw block and return its CID; storing it twice is harmless."""
+        """Store ``data`` as a raw block and return its CID; storing it twice is harmless.
+
+        FormatError if ``data`` is over 1 MiB (no chunk or ghost file is)."""
+        if len(data) > MAX_BLOCK_BYTES:
+            raise FormatError(f"a block of {len(data)} bytes is over the {MAX_BLOCK_BYTES}-byte limit")
         cid = cid_for_bytes(data)
         if not self.has(cid):
             self._put(cid, data)
@@ -79,6 +89,9 @@ class BlockStore(ABC):
             if what is None or exc.what is not None:
                 raise
             raise BlockNotFoundError(cid, exc.detail, what=what) from None
+        if len(data) > MAX_BLOCK_BYTES:
+            detail = f"the store returned more than {MAX_BLOCK_BYTES} bytes"
+            raise CorruptBlockError(cid, what=what, detail=detail)
         if not cid_matches(cid, data):
             raise CorruptBlockError(cid, what=what, found=cid_for_bytes(data))
         return data
@@ -112,6 +125,12 @@ def _write_block(path: Path, data: bytes, where: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreUnreachableError(f"{where}: {exc.strerror}") from exc
+
+
+def _read_block_file(path: Path) -> bytes:
+    """A block file's bytes, at most MAX_BLOCK_BYTES + 1 of them (OSError as ``open`` raises)."""
+    with open(path, "rb") as fh:
+        return fh.read(MAX_BLOCK_BYTES + 1)
 
 
 def _valid_cid(cid: str) -> str:
@@ -149,7 +168,7 @@ class LocalStore(BlockStore):
 
     def _get(self, cid: str, timeout: float) -> bytes:
         try:
-            return self.path_for(cid).read_bytes()
+            return _read_block_file(self.path_for(cid))
         except FileNotFoundError:
             raise BlockNotFoundError(cid, f"not in local store {self.root}") from None
         except OSError as exc:
@@ -308,7 +327,9 @@ class KuboStore(BlockStore):
         if result != [0] or not dest.is_file():
             raise BlockNotFoundError(cid, f"kubo node could not retrieve it (code {result})")
         try:
-            return dest.read_bytes()
+            return _read_block_file(dest)
+        except OSError as exc:
+            raise StoreUnreachableError(f"kubo node on {self.repo}: {exc.strerror}") from exc
         finally:
             dest.unlink(missing_ok=True)
 
@@ -340,7 +361,11 @@ class RpcStore(BlockStore):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._client = httpx.Client(base_url=f"{self.url}/api/v0", timeout=timeout)
-        self.version = str(self._call("version").json().get("Version", "?"))
+        try:
+            self.version = str(self._json(self._call("version"), "version").get("Version", "?"))
+        except BaseException:
+            self._client.close()
+            raise
 
     def _call(
         self,
@@ -350,14 +375,21 @@ class RpcStore(BlockStore):
         files: dict[str, Any] | None = None,
         timeout: float | None = None,
         cid: str | None = None,
-    ) -> httpx.Response:
+        limit: int = RPC_REPLY_LIMIT,
+    ) -> bytes:
+        """The body of a 200 reply, at most ``limit`` + 1 bytes of it, read within ``timeout``
+        seconds in all (a daemon that trickles or floods is cut off, never waited on or read whole)."""
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
         try:
-            response = self._client.post(
-                f"/{endpoint}",
-                params=params,
-                files=files,
-                timeout=self.timeout if timeout is None else timeout,
+            request = self._client.build_request(
+                "POST", f"/{endpoint}", params=params, files=files, timeout=wait
             )
+            response = self._client.send(request, stream=True)
+            try:
+                body = _read_reply(response, limit, deadline)
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             if cid is not None:
                 raise BlockNotFoundError(cid, f"not received from {self.url} in time") from exc
@@ -365,11 +397,20 @@ class RpcStore(BlockStore):
         except httpx.HTTPError as exc:
             raise StoreUnreachableError(f"kubo RPC {self.url} unreachable: {exc}") from exc
         if response.status_code != 200:
-            message = _rpc_message(response)
+            message = _rpc_message(response.status_code, body)
             if cid is not None and _means_absent(message):
                 raise BlockNotFoundError(cid, f"{self.url}: {message}")
             raise StoreRejectedError(f"kubo RPC {self.url} {endpoint}: {message}")
-        return response
+        return body
+
+    def _json(self, body: bytes, endpoint: str) -> dict[str, Any]:
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise StoreRejectedError(f"kubo RPC {self.url}: unexpected {endpoint} reply")
+        return obj
 
     def has(self, cid: str) -> bool:
         """True iff the daemon holds the block locally."""
@@ -382,17 +423,14 @@ class RpcStore(BlockStore):
 
     def _put(self, cid: str, data: bytes) -> None:
         params = {"cid-codec": "raw", "mhtype": "sha2-256", "mhlen": "32", "pin": "true"}
-        response = self._call("block/put", params, files={"data": ("block", data)})
-        try:
-            key = response.json()["Key"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StoreRejectedError(f"kubo RPC {self.url}: unexpected block/put reply") from exc
+        reply = self._json(self._call("block/put", params, files={"data": ("block", data)}), "block/put")
+        key = reply.get("Key")
         if key != cid:
             raise StoreRejectedError(f"kubo RPC {self.url} stored block {cid} as {key}")
 
     def _get(self, cid: str, timeout: float) -> bytes:
         params = {"arg": cid, "timeout": f"{timeout:g}s"}
-        return self._call("block/get", params, timeout=timeout + 5, cid=cid).content
+        return self._call("block/get", params, timeout=timeout + RPC_GRACE_S, cid=cid, limit=MAX_BLOCK_BYTES)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -402,11 +440,27 @@ class RpcStore(BlockStore):
         return f"kubo RPC {self.url} (kubo {self.version})"
 
 
-def _rpc_message(response: httpx.Response) -> str:
+def _read_reply(response: httpx.Response, limit: int, deadline: float) -> bytes:
+    """At most ``limit`` + 1 bytes of a streamed reply; httpx.ReadTimeout once ``deadline`` passes."""
+    body = bytearray()
+    for piece in response.iter_bytes():
+        body += piece
+        if len(body) > limit:
+            return bytes(body[: limit + 1])
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("reply not complete in time", request=response.request)
+    return bytes(body)
+
+
+def _rpc_message(status: int, body: bytes) -> str:
+    text = body[:RPC_REPLY_LIMIT].decode("utf-8", "replace")
     try:
-        return str(response.json().get("Message", response.text))
+        obj = json.loads(text)
     except ValueError:
-        return f"HTTP {response.status_code} {response.text[:200]}"
+        obj = None
+    if isinstance(obj, dict) and isinstance(obj.get("Message"), str):
+        return str(obj["Message"])[:200]
+    return f"HTTP {status} {text[:200]}"
 
 
 def _means_absent(message: str) -> bool:

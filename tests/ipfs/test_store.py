@@ -82,3 +82,18 @@ def test_invalid_rpc_store_unreachable() -> None:
 def test_invalid_unknown_store_kind(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="unknown store"):
         open_store("s3", path=tmp_path)
+
+
+def test_invalid_put_block_over_1_mib(store: LocalStore) -> None:
+    with pytest.raises(FormatError, match="over the"):
+        store.put(b"\x01" * ((1 << 20) + 1))
+
+
+def test_invalid_get_block_over_1_mib_is_not_returned(store: LocalStore) -> None:
+    # A planted block larger than any chunk or ghost file, named by its own (matching) CID.
+    big = b"\x02" * (3 << 20)
+    cid = cid_for_bytes(big)
+    store.path_for(cid).parent.mkdir(parents=True, exist_ok=True)
+    store.path_for(cid).write_bytes(big)
+    with pytest.raises(CorruptBlockError, match="more than"):
+        store.get(cid)
