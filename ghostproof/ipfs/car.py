@@ -25,6 +25,7 @@ CAR_VERSION = 1
 _CID_RAW_BYTES = 36  # 0x01 0x55 0x12 0x20 ‖ 32-byte digest
 MAX_SECTION_BYTES = (1 << 20) + 64  # a raw block is at most 1 MiB
 MAX_HEADER_BYTES = 1 << 24
+MAX_HEADER_DEPTH = 8  # {roots: [tag 42 bytes]} nests 4 deep; deeper is not a CAR v1 header
 
 
 # ----------------------------------------------------------------- the DAG-CBOR header
@@ -62,6 +63,7 @@ class _Cbor:
     def __init__(self, data: bytes):
         self.data = data
         self.pos = 0
+        self.depth = 0
 
     def _take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
@@ -81,6 +83,15 @@ class _Cbor:
         return major, int.from_bytes(self._take(widths[info]), "big")
 
     def item(self) -> object:
+        if self.depth >= MAX_HEADER_DEPTH:
+            raise CarFormatError(f"CAR header nests deeper than {MAX_HEADER_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._item()
+        finally:
+            self.depth -= 1
+
+    def _item(self) -> object:
         major, value = self._head()
         if major == 0:
             return value

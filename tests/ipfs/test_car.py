@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from multiformats import varint
 
+from ghostproof.cli import main
 from ghostproof.ipfs.car import decode_header, encode_header, read_car, write_car
 from ghostproof.ipfs.errors import CarFormatError, CorruptBlockError
 from ghostproof.ipfs.model import audit_store, fetch, local_chunks
@@ -79,3 +81,15 @@ def test_invalid_car_not_a_car(tmp_path: Path) -> None:
     (tmp_path / "x.car").write_bytes(b"\x00garbage")
     with pytest.raises(CarFormatError):
         read_car(tmp_path / "x.car")
+
+
+def test_invalid_car_header_nested_too_deep(tmp_path: Path, capsys) -> None:
+    # 100 000 nested one-element arrays: refused as a bad CAR (exit 2), not a RecursionError.
+    header = b"\x81" * 100_000 + b"\x00"
+    (tmp_path / "deep.car").write_bytes(varint.encode(len(header)) + header)
+    with pytest.raises(CarFormatError, match="nests deeper"):
+        read_car(tmp_path / "deep.car")
+    with pytest.raises(SystemExit) as info:
+        main(["model", "import-car", str(tmp_path / "deep.car"), "--store-path", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err and err.count("error: ") == 1
