@@ -252,8 +252,12 @@ class KuboStore(BlockStore):
             )
         self._open = True
         self._tmp = Path(tempfile.mkdtemp(prefix="ghostproof-kubo-"))
-        for peer in peers:
-            self.connect(peer)
+        try:
+            for peer in peers:
+                self.connect(peer)
+        except BaseException:
+            self.close()  # a store that failed to open leaves no node running
+            raise
 
     def _configure(self, listen: list[str], bootstrap: list[str]) -> None:
         path = self.repo / "config"

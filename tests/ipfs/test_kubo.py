@@ -3,13 +3,14 @@ bitswap. Publish on A, fetch and audit from B; corruption and absence are named,
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ghostproof.ipfs.errors import BlockNotFoundError, CorruptBlockError
+from ghostproof.ipfs.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
 from ghostproof.ipfs.model import GHOST_FILE, audit_store, chunk_label, fetch, matrix_file, publish
 from ghostproof.ipfs.store import KuboStore
 from protocol.chunks import cid_for_bytes
@@ -88,3 +89,36 @@ def test_invalid_corrupted_block_is_not_delivered_over_bitswap(
     with pytest.raises(BlockNotFoundError, match=f"{chunk_label(ref)}.*{ref.cid}"):
         fetch(report.ghost_cid, node_b, tmp_path / "out", timeout=3)
     assert not (tmp_path / "out").exists()
+
+
+def _listening_sockets() -> set[int]:
+    """Inodes of the TCP sockets this process has listening (Linux /proc)."""
+    mine = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(int(target[8:-1]))
+    listening = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[9]) in mine:
+                listening.add(int(fields[9]))
+    return listening
+
+
+def test_invalid_peer_stops_the_node_it_started(
+    kubo_pair: tuple[KuboStore, KuboStore], tmp_path: Path
+) -> None:
+    node_a, _ = kubo_pair
+    refused = f"/ip4/127.0.0.1/tcp/1/p2p/{node_a.peer_id}"  # nothing listens on port 1
+    before = _listening_sockets()
+    with pytest.raises(StoreUnreachableError, match="could not connect"):
+        KuboStore(tmp_path / "repo", peers=[refused])
+    deadline = time.monotonic() + 5
+    while _listening_sockets() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _listening_sockets() - before  # no node left listening on loopback
