@@ -9,6 +9,7 @@ contracts/CreditEscrow.sol recovers. Used by the client wallet (sign), the prove
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from eth_account.messages import encode_typed_data
@@ -23,6 +24,8 @@ DOMAIN_VERSION = "1"
 VOUCHER_TYPE = "Voucher(address client,address prover,uint256 cumulativeAmount)"
 VOUCHER_TYPEHASH = keccak256(VOUCHER_TYPE.encode())
 MAX_UINT128 = (1 << 128) - 1
+# The one wire form of an amount: ASCII decimal, no sign, no leading zero (at most 39 digits).
+_AMOUNT_RE = re.compile(r"[1-9][0-9]{0,38}")
 
 _TYPES = {
     "EIP712Domain": [
@@ -104,8 +107,10 @@ class Voucher:
         if not isinstance(obj, dict) or set(obj) != keys:
             raise VoucherError(f"voucher must have exactly {sorted(keys)}")
         amount = obj["cumulativeAmount"]
-        if not isinstance(amount, str) or not amount.isdigit() or len(amount) > 40:
-            raise VoucherError("voucher cumulativeAmount must be a decimal string")
+        if not isinstance(amount, str) or _AMOUNT_RE.fullmatch(amount) is None:
+            raise VoucherError(
+                "voucher cumulativeAmount must be a decimal string (ASCII digits, no leading zero)"
+            )
         return cls(obj["client"], obj["prover"], int(amount), obj["chainId"], obj["escrow"])
 
 

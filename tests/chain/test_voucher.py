@@ -79,3 +79,10 @@ def test_invalid_amount_out_of_range(amount: int) -> None:
 def test_invalid_address() -> None:
     with pytest.raises(VoucherError, match="address"):
         Voucher("0x1234", PROVER, 1, 1, ESCROW)
+
+
+@pytest.mark.parametrize("amount", ["²", "٣", "007", "0", "+1", " 1", "1_000", "0x10", "1" * 40])
+def test_invalid_json_amount_not_canonical(amount: str) -> None:
+    obj = dict(_voucher().to_json(), cumulativeAmount=amount)
+    with pytest.raises(VoucherError, match="cumulativeAmount"):
+        Voucher.from_json(obj)
