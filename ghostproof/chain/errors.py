@@ -56,6 +56,11 @@ class TransactionRevertedError(ChainError):
         self.error_args = args
 
 
+class TransactionTimeoutError(ChainError):
+    """Raised by ``tx.transact`` (and the faucet) when a sent transaction has no receipt
+    within the timeout; it may still be mined later."""
+
+
 class CompileError(GhostproofError):
     """Raised by ``compile`` when solc-js fails or reports errors, or node is missing."""
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import requests
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
-from web3.exceptions import ProviderConnectionError, Web3RPCError
+from web3.exceptions import ProviderConnectionError, TimeExhausted, Web3RPCError
 
-from .errors import ChainUnreachableError, WrongChainError
+from .errors import ChainUnreachableError, TransactionTimeoutError, WrongChainError
 
 LOCAL_CHAIN_ID = 31337  # Anvil / Hardhat dev chains
 RPC_TIMEOUT_S = 15
@@ -80,9 +80,12 @@ def connect(rpc_url: str) -> Chain:
 
 @contextmanager
 def rpc_errors(chain: Chain) -> Iterator[None]:
-    """Translate transport failures of ``chain`` into ChainUnreachableError."""
+    """Translate transport failures of ``chain`` into ChainUnreachableError, and a receipt
+    that never came into TransactionTimeoutError."""
     try:
         yield
+    except TimeExhausted as exc:
+        raise TransactionTimeoutError(f"{chain.describe()}: {exc}") from exc
     except (requests.exceptions.RequestException, ProviderConnectionError, OSError) as exc:
         raise ChainUnreachableError(
             f"{chain.describe()} is not reachable ({type(exc).__name__})"

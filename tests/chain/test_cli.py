@@ -141,3 +141,20 @@ def test_invalid_onchain_root_mismatch(deployed: Path, tmp_path: Path, capsys) -
     code, _, err = run(capsys, "model", "onchain", str(model_id), "--deployment", str(deployed),
                        "--ghost", str(other))
     assert code == 2 and "differs from model" in err
+
+
+def test_invalid_deploy_no_receipt(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A node that takes the transaction but never mines it: one line, exit 3, no file."""
+    import requests
+
+    from ghostproof.chain import tx
+
+    monkeypatch.setattr(tx, "RECEIPT_TIMEOUT_S", 1)
+    dep = tmp_path / "deployment.json"
+    with Anvil() as node:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "evm_setAutomine", "params": [False]}
+        assert requests.post(node.url, json=body, timeout=5).ok
+        code, _, err = run(capsys, "deploy", "--rpc", node.url, "--dev-account", "0",
+                           "--deployment", str(dep))
+    assert code == 3 and "not in the chain" in err and _one_error(err), err
+    assert not dep.exists()
