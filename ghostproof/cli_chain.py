@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -48,16 +48,25 @@ DevAccountOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _credits(text: str, what: str) -> int:
-    """Parse a credit amount in whole credits (decimals allowed) into base units."""
+def _credits(text: str, what: str, bits: int = 256) -> int:
+    """Parse a credit amount in whole credits (decimals allowed) into base units that fit
+    the contract's uint``bits`` field."""
     from .chain.deployment import ONE_CREDIT
 
     try:
-        value = Decimal(text) * ONE_CREDIT
+        number = Decimal(text)  # exact: no rounding on construction
     except InvalidOperation as exc:
         raise typer.BadParameter(f"{what} must be a number of credits, got {text!r}") from exc
-    if value < 0 or value != value.to_integral_value():
+    if not number.is_finite() or number < 0:
+        raise typer.BadParameter(f"{what} must be a non-negative number of credits")
+    with localcontext() as ctx:  # enough digits that scaling to base units is exact
+        ctx.prec = len(number.as_tuple().digits) + 20
+        ctx.Emax, ctx.Emin = MAX_EMAX, MIN_EMIN
+        value = number * ONE_CREDIT
+    if value != value.to_integral_value():
         raise typer.BadParameter(f"{what} must be non-negative with at most 18 decimals")
+    if value >= 1 << bits:
+        raise typer.BadParameter(f"{what} is too large (at most {((1 << bits) - 1) / ONE_CREDIT:.4g})")
     return int(value)
 
 
@@ -120,7 +129,7 @@ def deploy_cmd(
 
     chain = connect(_rpc_url(rpc))
     account = _account(chain, keystore, dev)
-    params = DeployParams(min_stake=_credits(min_stake, "--min-stake"))
+    params = DeployParams(min_stake=_credits(min_stake, "--min-stake", 96))
     dep, gas = deploy_all(chain, account, params)
     save_deployment(deployment, dep)
     if as_json:
@@ -228,10 +237,12 @@ def model_commit_cmd(
     chain, dep = _connect_checked(rpc, deployment)
     key_file = model_dir / "prover.key" if chain.is_local else None
     account = _account(chain, keystore, dev, key_file)
-    stake_units = _credits(stake, "--stake") if stake is not None else int(dep.params["minStake"])
+    stake_units = (
+        _credits(stake, "--stake", 96) if stake is not None else int(dep.params["minStake"])
+    )
     reg = register_model(
         chain, dep, account, ghost_bytes, ghost,
-        price=_credits(price, "--price"), margin=margin, stake=stake_units,
+        price=_credits(price, "--price", 96), margin=margin, stake=stake_units,
     )
     registered = read_model(chain, dep, reg.model_id)
     check_ghost_root(registered, ghost)

@@ -158,3 +158,28 @@ def test_invalid_deploy_no_receipt(tmp_path: Path, capsys, monkeypatch) -> None:
                            "--deployment", str(dep))
     assert code == 3 and "not in the chain" in err and _one_error(err), err
     assert not dep.exists()
+
+
+@pytest.mark.parametrize("price", ["1e11", "nan", "inf", "79228162514.264337593543950336"])
+def test_invalid_commit_price_out_of_range(deployed: Path, tmp_path: Path, capsys, price) -> None:
+    """A price that does not fit the registry's uint96 (or is no number): exit 2, one line."""
+    model, _ = _model_dir(tmp_path)
+    code, _, err = run(capsys, "model", "commit", str(model), "--deployment", str(deployed),
+                       "--price", price)
+    assert code == 2 and "--price" in err and _one_error(err), err
+    assert not (model / "anchor.json").exists()
+
+
+def test_largest_uint96_credit_amount_is_exact() -> None:
+    from ghostproof.cli_chain import _credits
+
+    # 29 significant digits: more than Decimal's default precision of 28 (no silent rounding)
+    assert _credits("79228162514.264337593543950335", "--stake", 96) == (1 << 96) - 1
+
+
+def test_invalid_deploy_min_stake_out_of_range(anvil_node: Anvil, tmp_path: Path, capsys) -> None:
+    dep = tmp_path / "deployment.json"
+    code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--dev-account", "0",
+                       "--deployment", str(dep), "--min-stake", "1e11")
+    assert code == 2 and "--min-stake" in err and _one_error(err), err
+    assert not dep.exists()
