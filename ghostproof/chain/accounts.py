@@ -56,6 +56,8 @@ def load_key_file(path: Path) -> LocalAccount:
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise AccountError(f"cannot read key file {path}: {exc.strerror}") from exc
+    except ValueError:  # not UTF-8; the decoder's message would quote a key byte
+        raise AccountError(f"key file {path} does not hold a hex private key") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise AccountError(f"key file {path} is readable by others (chmod 600 it)")
     try:
