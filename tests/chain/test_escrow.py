@@ -3,6 +3,11 @@ withdrawal delay, redeeming during and after a withdrawal, events."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
+from ghostproof.chain.errors import TransactionRevertedError
 from ghostproof.chain.escrow import channel, deposit, redeem, request_withdrawal, voucher_for, withdraw
 from protocol.voucher import sign_voucher
 
@@ -108,6 +113,31 @@ def test_invalid_redeem_by_other_prover(env: Env) -> None:
     # the other prover's channel with this client is empty, so the voucher over-spends it
     with reverts("CreditEscrowOverspent", 10, 0):
         redeem(env.chain, env.deployment, other, v, sig)
+
+
+def test_invalid_redeem_voucher_for_other_prover(env: Env) -> None:
+    """The voucher binds its prover: another prover with a funded channel cannot use it."""
+    client, prover = _channel(env)
+    other = env.new_account()
+    env.send(env.owner, env.contract("GhostCredit").functions.mint(client.address, DEPOSIT))
+    deposit(env.chain, env.deployment, client, other.address, DEPOSIT)
+    v, sig = _signed(env, client, prover, 10)
+    with pytest.raises(TransactionRevertedError) as info:
+        redeem(env.chain, env.deployment, other, v, sig)
+    assert info.value.error == "CreditEscrowBadSignature"
+    assert info.value.error_args[1] == client.address != info.value.error_args[0]
+
+
+@pytest.mark.parametrize("field", ["escrow", "chain_id"])
+def test_invalid_redeem_voucher_for_other_escrow_or_chain(env: Env, field: str) -> None:
+    """A voucher signed for another escrow contract or another chain does not redeem here."""
+    client, prover = _channel(env)
+    v = voucher_for(env.chain, env.deployment, client.address, prover.address, 10)
+    other = replace(v, **{field: env.deployment.credit if field == "escrow" else v.chain_id + 1})
+    with pytest.raises(TransactionRevertedError) as info:
+        redeem(env.chain, env.deployment, prover, v, sign_voucher(other, client.key))
+    assert info.value.error == "CreditEscrowBadSignature"
+    assert info.value.error_args[1] == client.address != info.value.error_args[0]
 
 
 def test_request_withdrawal_emits_event(env: Env) -> None:
