@@ -7,6 +7,7 @@ The deployment file is JSON ``{"chainId", "rpc", "block", "deployer", "contracts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -121,11 +122,25 @@ def load_deployment(path: Path | None) -> Deployment:
 
 
 def save_deployment(path: Path, deployment: Deployment) -> None:
-    """Write ``deployment`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``deployment`` to ``path`` atomically.
+
+    If the file cannot be written, raises DeploymentError naming the deployed addresses (the
+    contracts exist and were paid for; the message is then their only record), leaving no
+    temporary file behind.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(deployment.to_json(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(deployment.to_json(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        where = ", ".join(f"{k} {v}" for k, v in deployment.to_json()["contracts"].items())
+        raise DeploymentError(
+            f"cannot write deployment file {path} ({exc.strerror or exc}); the contracts are "
+            f"deployed on chain {deployment.chain_id} at block {deployment.block}: {where}"
+        ) from exc
 
 
 def check_deployment(chain: Chain, deployment: Deployment) -> None:

@@ -183,3 +183,19 @@ def test_invalid_deploy_min_stake_out_of_range(anvil_node: Anvil, tmp_path: Path
                        "--deployment", str(dep), "--min-stake", "1e11")
     assert code == 2 and "--min-stake" in err and _one_error(err), err
     assert not dep.exists()
+
+
+def test_invalid_deploy_unwritable_file_names_addresses(
+    anvil_node: Anvil, tmp_path: Path, capsys
+) -> None:
+    """The contracts are deployed (and paid for) before the file is written: if it cannot be
+    written, the one error line still says where they are."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    dep = blocker / "deployment.json"
+    code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--dev-account", "0",
+                       "--deployment", str(dep))
+    assert code == 2 and "cannot write deployment file" in err and _one_error(err), err
+    for name in ("GhostCredit 0x", "GhostRegistry 0x", "CreditEscrow 0x"):
+        assert name in err
+    assert list(tmp_path.iterdir()) == [blocker]
