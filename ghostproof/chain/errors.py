@@ -17,6 +17,10 @@ class ChainUnreachableError(ChainError):
     """Raised by ``provider.connect`` when the RPC URL does not answer JSON-RPC."""
 
 
+class RpcUrlError(GhostproofError, ValueError):
+    """Raised by ``provider.connect`` when the RPC URL is not an http(s) URL (bad input)."""
+
+
 class DeploymentError(GhostproofError, ValueError):
     """Raised by ``deployment.load_deployment`` when the deployment file is missing or
     malformed, and by the clients when no contract code is at a deployed address."""

@@ -15,7 +15,7 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import ProviderConnectionError, TimeExhausted, Web3RPCError
 
-from .errors import ChainUnreachableError, TransactionTimeoutError, WrongChainError
+from .errors import ChainUnreachableError, RpcUrlError, TransactionTimeoutError, WrongChainError
 
 LOCAL_CHAIN_ID = 31337  # Anvil / Hardhat dev chains
 RPC_TIMEOUT_S = 15
@@ -69,9 +69,10 @@ def embedded_chain() -> Chain:
 
 
 def connect(rpc_url: str) -> Chain:
-    """Connect to the JSON-RPC node at ``rpc_url``; ChainUnreachableError if it does not answer."""
+    """Connect to the JSON-RPC node at ``rpc_url``; RpcUrlError if it is not an http(s) URL,
+    ChainUnreachableError if it does not answer."""
     if not rpc_url.startswith(("http://", "https://")):
-        raise ChainUnreachableError(f"RPC URL {rpc_url!r} must start with http:// or https://")
+        raise RpcUrlError(f"RPC URL {rpc_url!r} must start with http:// or https://")
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
     chain = Chain(w3=w3, rpc_url=rpc_url)
     _ = chain.chain_id  # raises ChainUnreachableError when down

@@ -199,3 +199,12 @@ def test_invalid_deploy_unwritable_file_names_addresses(
     for name in ("GhostCredit 0x", "GhostRegistry 0x", "CreditEscrow 0x"):
         assert name in err
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_invalid_deploy_rpc_not_http(tmp_path: Path, capsys) -> None:
+    """A malformed --rpc is the user's input (exit 2), not an unreachable node (exit 3)."""
+    dep = tmp_path / "deployment.json"
+    code, _, err = run(capsys, "deploy", "--rpc", "127.0.0.1:8545", "--dev-account", "0",
+                       "--deployment", str(dep))
+    assert code == 2 and "must start with http" in err and _one_error(err), err
+    assert not dep.exists()
