@@ -205,11 +205,20 @@ def read_anchor(directory: Path) -> dict:
     """DIR/anchor.json written by ``model commit`` (empty when the model is not anchored)."""
     import json
 
+    from protocol.errors import ModelError
+
+    path = directory / "anchor.json"
     try:
-        obj = json.loads((directory / "anchor.json").read_text())
+        obj = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return obj if isinstance(obj, dict) else {}
+    if not isinstance(obj, dict):
+        return {}
+    for key, kind in (("modelId", int), ("chainId", int), ("registry", str)):
+        value = obj.get(key, kind())
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ModelError(f"{path}: {key} must be a{'n integer' if kind is int else ' string'}")
+    return obj
 
 
 @app.command("verify")

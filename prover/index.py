@@ -18,6 +18,7 @@ Used by prover/prove.py (serving) and scripts/bench.py. torch is imported lazily
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -217,7 +218,9 @@ class ExactRetriever:
             tf32 = self.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32
             exact32 = self.dim <= _FLOAT32_EXACT_MAX_DIM and not tf32
             self._dtype = torch.float32 if exact32 else torch.float64
-            self._keys = torch.from_numpy(keys).to(self.device).to(self._dtype)
+            with warnings.catch_warnings():  # a read-only memmap: the tensor is copied below
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                self._keys = torch.from_numpy(keys).to(self.device).to(self._dtype)
         else:
             self.device = None
             exact32 = self.dim <= _FLOAT32_EXACT_MAX_DIM

@@ -199,7 +199,8 @@ def index_model_dir(directory: Path, on_progress: ProgressFn | None = None) -> M
     for i, (tree_k, tree_v) in enumerate(md.model.trees):
         _save_npy(tree_path(directory, i, "K"), tree_k.packed())
         _save_npy(tree_path(directory, i, "V"), tree_v.packed())
-    params = {**DEFAULT_INDEX_PARAMS, **(md.meta.get("index") or {})}
+    index_meta = md.meta.get("index")
+    params = {**DEFAULT_INDEX_PARAMS, **(index_meta if isinstance(index_meta, dict) else {})}
     build_indexes(directory, md.model, params, on_progress)
     meta = {**md.meta, "name": md.ghost.header.name, "index": params, "indexed": True}
     atomic_write(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
@@ -223,6 +224,8 @@ def load_model_dir(
     try:
         meta = json.loads((directory / META_FILE).read_text())
     except (OSError, ValueError):
+        meta = {}
+    if not isinstance(meta, dict):
         meta = {}
     layers = []
     trees = []
@@ -276,10 +279,14 @@ def make_prover(
     from protocol.receipt import ZERO_ADDRESS
 
     from .index import ExactRetriever, HnswRetriever
-    from .prove import Prover
+    from .prove import Prover, check_domain
 
+    check_domain(model_id, chain_id, verifying_contract or ZERO_ADDRESS)  # before any index work
     retrievers = []
-    ef = int(md.meta.get("index", {}).get("ef", 128)) if isinstance(md.meta.get("index"), dict) else 128
+    index_meta = md.meta.get("index")
+    ef = index_meta.get("ef", 128) if isinstance(index_meta, dict) else 128
+    if not isinstance(ef, int) or isinstance(ef, bool) or ef < 1:
+        raise ModelError(f"{md.path / META_FILE}: index.ef must be a positive integer, got {ef!r}")
     for i, layer in enumerate(md.model.layers):
         path = index_path(md.path, i)
         if exact or not path.exists():

@@ -13,7 +13,9 @@ from dataclasses import replace
 import numpy as np
 from eth_account import Account
 
-from protocol.layer import layer_forward, quantise_query
+from protocol.errors import InputError
+from protocol.hashing import from_hex
+from protocol.layer import check_vector, layer_forward, quantise_query
 from protocol.merkle import multiproof
 from protocol.receipt import ZERO_ADDRESS
 from protocol.response import LayerProof, Request, Response
@@ -21,6 +23,15 @@ from protocol.signing import sign_digest
 
 from .commit import CommittedModel
 from .index import ExactRetriever, Retriever, select_top_k
+
+
+def check_domain(model_id: int, chain_id: int, verifying_contract: str) -> None:
+    """Raise InputError (FormatError for the address) unless the receipt domain is signable:
+    uint256 model and chain ids, a 20-byte hex contract address."""
+    for what, value in (("model id", model_id), ("chain id", chain_id)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 256:
+            raise InputError(f"{what} must be an unsigned 256-bit integer, got {value!r}")
+    from_hex(verifying_contract, "verifying contract", 20)
 
 
 class Prover:
@@ -38,6 +49,7 @@ class Prover:
         candidates_factor: int = 4,
     ):
         """``retrievers`` gives one per layer (default: exact search, for small models)."""
+        check_domain(model_id, chain_id, verifying_contract)
         self.model = model
         self._key = private_key
         self.address = Account.from_key(private_key).address
@@ -52,10 +64,15 @@ class Prover:
     def prove(self, x: np.ndarray, nonce: bytes | None = None) -> Response:
         """Forward ``x`` through every layer and return the proven, signed response.
 
-        Raises InputError for an input of the wrong length, with NaN/inf, or all zeros.
+        Raises InputError for an input of the wrong length, not real numbers, with NaN/inf,
+        beyond the float32 range, or all zeros (also once rounded to float32).
         """
         spec0 = self.model.layers[0].spec
-        x32 = np.asarray(x, dtype=np.float32)
+        x64 = check_vector(x, spec0.d_in)  # real, finite, non-zero, of the right length
+        with np.errstate(over="ignore", under="ignore"):
+            x32 = x64.astype(np.float32)
+        if not np.all(np.isfinite(x32)):
+            raise InputError("input has values outside the float32 range")
         q = quantise_query(x32, spec0.d_in)
         request = Request(self.model_id, x32, nonce if nonce is not None else secrets.token_bytes(32))
         proofs = []

@@ -205,6 +205,9 @@ def test_invalid_truncated_binary_exits_2(model_dir, info):
         ("zeros", np.zeros(64, dtype=np.float32)),
         ("short", np.ones(63, dtype=np.float32)),
         ("matrix", np.ones((2, 64), dtype=np.float32)),
+        ("beyond-float32", np.full(64, 1e300)),
+        ("complex", np.ones(64, dtype=np.complex128)),
+        ("bool", np.ones(64, dtype=bool)),
     ],
 )
 def test_invalid_input_file_exits_2(model_dir, name, x):
@@ -230,3 +233,44 @@ def test_invalid_verify_without_ghost_option_exits_2(response_path):
 
 def test_invalid_unknown_preset_exits_2(tmp_path):
     assert_one_line_error(run("model", "build", "--preset", "bogus", "-o", tmp_path / "m"), 2)
+
+
+@pytest.mark.parametrize("model_id", ["-1", str(1 << 256)])
+def test_invalid_model_id_exits_2(model_dir, model_id):
+    out = model_dir.parent / "bad-id.json"
+    assert_one_line_error(run("prove", model_dir, "--sample", "0", "--model-id", model_id, "-o", out), 2)
+    assert not out.exists()
+
+
+@pytest.fixture()
+def model_copy(model_dir, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(model_dir, tmp_path / "copy"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("anchor.json", '{"modelId": null}'),
+        ("anchor.json", '{"modelId": 1, "chainId": -1, "registry": "0x' + "11" * 20 + '"}'),
+        ("anchor.json", '{"modelId": 1, "chainId": 5, "registry": 12}'),
+        ("anchor.json", '{"modelId": 1, "chainId": 5, "registry": "0x12"}'),
+        ("model.json", '{"index": {"ef": null}}'),
+        ("model.json", '{"index": {"ef": 1e400}}'),
+        ("model.json", "[1]"),
+    ],
+)
+def test_invalid_model_dir_metadata_exits_2(model_copy, name, text):
+    (model_copy / name).write_text(text)
+    proc = run("prove", model_copy, "--sample", "0", "-o", model_copy / "r.json")
+    if name == "model.json" and text == "[1]":  # ignored, like a missing model.json
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert_one_line_error(proc, 2)
+
+
+def test_prove_exact_prints_no_warning(model_dir):
+    proc = run("prove", model_dir, "--sample", "1", "--exact", "-o", model_dir.parent / "exact.json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
