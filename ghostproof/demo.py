@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from protocol.errors import ProofError
+from protocol.errors import InputError, ProofError
 from protocol.hashing import to_hex
 from protocol.layer import layer_forward, quantise_query
 from protocol.response import Response, encode_binary
@@ -64,6 +64,8 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
     from .ipfs.model import audit_dir, fetch, publish
     from .ipfs.store import LocalStore
 
+    if not isinstance(n_samples, int) or n_samples < 1:  # step 5 tampers with the first answer
+        raise InputError(f"the demo needs at least one sample to prove, got {n_samples!r}")
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="ghostproof-demo-"))
     model_dir = work_dir / "digits"

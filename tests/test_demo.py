@@ -25,3 +25,16 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert (tmp_path / "fetched" / "ghost.json").read_bytes() == (
         tmp_path / "digits" / "ghost.json"
     ).read_bytes()
+
+
+def test_invalid_demo_without_samples_exits_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from ghostproof.cli import main; main()", "demo", "--dir",
+         str(tmp_path), "--samples", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
