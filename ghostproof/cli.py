@@ -59,8 +59,8 @@ def model_build(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     kind: Annotated[str, typer.Option(help="Synthetic: structured | uniform.")] = "structured",
     no_order: Annotated[bool, typer.Option("--no-order", help="Keep the original column order.")] = False,
-    ef: Annotated[int, typer.Option(help="HNSW search breadth (raise it for recall at large N).")] = 128,
-    m: Annotated[int, typer.Option("--hnsw-m", help="HNSW graph degree M.")] = 16,
+    ef: Annotated[int, typer.Option(min=1, help="HNSW search breadth (raise for recall at large N).")] = 128,
+    m: Annotated[int, typer.Option("--hnsw-m", min=2, help="HNSW graph degree M.")] = 16,
     as_json: JsonOpt = False,
 ) -> None:
     """Build a model, commit it (Merkle trees, ghost file) and index it into a directory."""
@@ -68,9 +68,9 @@ def model_build(
     from prover.presets import DIGITS_K, digits_model, synthetic_model
 
     if preset == "digits":
-        float_model = digits_model(k=k or DIGITS_K, seed=seed)
+        float_model = digits_model(k=DIGITS_K if k is None else k, seed=seed)
     elif preset == "synthetic":
-        float_model = synthetic_model(n, d, layers=layers, k=k or 32, seed=seed, kind=kind)
+        float_model = synthetic_model(n, d, layers=layers, k=32 if k is None else k, seed=seed, kind=kind)
     else:
         raise typer.BadParameter(f"unknown preset {preset!r} (digits | synthetic)")
     started = time.perf_counter()
@@ -335,6 +335,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exit_code(exc))
     except (OSError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except MemoryError as exc:  # e.g. a model far too large for this machine
+        err.print(f"error: out of memory: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

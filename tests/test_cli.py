@@ -274,3 +274,17 @@ def test_prove_exact_prints_no_warning(model_dir):
     proc = run("prove", model_dir, "--sample", "1", "--exact", "-o", model_dir.parent / "exact.json")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--preset", "synthetic", "--n", "100", "--d", "8", "--k", "0"),  # was silently k=32
+        ("--preset", "digits", "--k", "0"),
+        ("--preset", "synthetic", "--n", "100", "--d", "8", "--ef", "0"),  # built, then unservable
+        ("--preset", "synthetic", "--n", "100", "--d", "8", "--hnsw-m", "1"),
+        ("--preset", "synthetic", "--n", str(1 << 31), "--d", "4096"),  # MemoryError traceback
+    ],
+)
+def test_invalid_build_parameters_exit_2(tmp_path, args):
+    assert_one_line_error(run("model", "build", "-o", tmp_path / "m", *args), 2)
