@@ -1,10 +1,13 @@
-"""EIP-712 payment vouchers of the CreditEscrow channels (DESIGN §5, §7): encode, sign, recover.
+"""EIP-712 payment vouchers of the CreditEscrow channels (DESIGN §5, §7): encode, sign, recover,
+and the check a prover runs before any work.
 
-A voucher says "client owes prover ``cumulative_amount`` credits in total on this channel".
-It is signed under the domain ("ghostproof CreditEscrow", "1", chain id, escrow address)
-as ``Voucher(address client,address prover,uint256 cumulativeAmount)``, exactly what
-contracts/CreditEscrow.sol recovers. Used by the client wallet (sign), the prover service
-(check before any work) and the chain adapter (redeem). Pure: no web3, no I/O.
+A voucher says "client owes prover ``cumulative_amount`` credits in total in this epoch of
+their channel". It is signed under the domain ("ghostproof CreditEscrow", "1", chain id,
+escrow address) as ``Voucher(address client,address prover,uint64 epoch,uint256
+cumulativeAmount)``, exactly what contracts/CreditEscrow.sol recovers. A withdrawal closes
+the channel and starts the next epoch, so a closed epoch's vouchers cannot be redeemed
+against a later deposit. Used by the client wallet (sign), the prover service (check before
+any work) and the chain adapter (redeem, channel state). Pure: no web3, no I/O.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from .signing import recover_digest_signer, sign_digest
 
 DOMAIN_NAME = "ghostproof CreditEscrow"
 DOMAIN_VERSION = "1"
-VOUCHER_TYPE = "Voucher(address client,address prover,uint256 cumulativeAmount)"
+VOUCHER_TYPE = "Voucher(address client,address prover,uint64 epoch,uint256 cumulativeAmount)"
 VOUCHER_TYPEHASH = keccak256(VOUCHER_TYPE.encode())
+MAX_UINT64 = (1 << 64) - 1
 MAX_UINT128 = (1 << 128) - 1
+MAX_UINT256 = (1 << 256) - 1
 # The one wire form of an amount: ASCII decimal, no sign, no leading zero (at most 39 digits).
 _AMOUNT_RE = re.compile(r"[1-9][0-9]{0,38}")
 
@@ -37,9 +42,11 @@ _TYPES = {
     "Voucher": [
         {"name": "client", "type": "address"},
         {"name": "prover", "type": "address"},
+        {"name": "epoch", "type": "uint64"},
         {"name": "cumulativeAmount", "type": "uint256"},
     ],
 }
+_WIRE_KEYS = frozenset({"client", "prover", "epoch", "cumulativeAmount", "chainId", "escrow"})
 
 
 def _address(value: object, what: str) -> str:
@@ -48,12 +55,49 @@ def _address(value: object, what: str) -> str:
     return to_checksum_address(value)
 
 
+def _integer(value: object, what: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise VoucherError(f"{what} must be an integer in {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """One channel client→prover as the escrow holds it (``CreditEscrow.channel``).
+
+    ``deposited`` and ``redeemed`` count from zero in every epoch; ``withdrawable_at`` is the
+    Unix time from which the client may withdraw, 0 when no withdrawal is pending; ``epoch``
+    is the one the channel's vouchers must name (it grows by one at every withdrawal).
+    """
+
+    deposited: int
+    redeemed: int
+    withdrawable_at: int
+    epoch: int
+
+    @property
+    def available(self) -> int:
+        """Credits still redeemable by the prover."""
+        return self.deposited - self.redeemed
+
+    def withdrawal_due_within(self, now: int, margin: int) -> bool:
+        """Whether a pending withdrawal falls due by ``now + margin`` (Unix seconds).
+
+        A redeem mined in a block stamped at or after ``withdrawable_at`` may come too late
+        (the client's withdraw can precede it), so a prover that needs ``margin`` seconds to
+        get a redeem mined cannot rely on being paid for a voucher accepted now.
+        """
+        return self.withdrawable_at != 0 and self.withdrawable_at <= now + margin
+
+
 @dataclass(frozen=True)
 class Voucher:
-    """One cumulative voucher of the channel client→prover on the escrow at ``escrow``."""
+    """One cumulative voucher of the channel client→prover, in channel epoch ``epoch``, on the
+    escrow at ``escrow`` of chain ``chain_id``."""
 
     client: str
     prover: str
+    epoch: int
     cumulative_amount: int
     chain_id: int
     escrow: str
@@ -62,10 +106,9 @@ class Voucher:
         object.__setattr__(self, "client", _address(self.client, "voucher client"))
         object.__setattr__(self, "prover", _address(self.prover, "voucher prover"))
         object.__setattr__(self, "escrow", _address(self.escrow, "voucher escrow"))
-        for name, bound in (("cumulative_amount", MAX_UINT128), ("chain_id", (1 << 256) - 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= bound:
-                raise VoucherError(f"voucher {name} must be an integer in 1..{bound}")
+        _integer(self.epoch, "voucher epoch", 0, MAX_UINT64)
+        _integer(self.cumulative_amount, "voucher cumulative_amount", 1, MAX_UINT128)
+        _integer(self.chain_id, "voucher chain_id", 1, MAX_UINT256)
 
     def typed_data(self) -> dict[str, object]:
         """The EIP-712 typed-data document (eth_signTypedData_v4 form)."""
@@ -81,6 +124,7 @@ class Voucher:
             "message": {
                 "client": self.client,
                 "prover": self.prover,
+                "epoch": self.epoch,
                 "cumulativeAmount": self.cumulative_amount,
             },
         }
@@ -91,10 +135,12 @@ class Voucher:
         return keccak256(b"\x19" + signable.version + signable.header + signable.body)
 
     def to_json(self) -> dict[str, object]:
-        """Wire form: addresses checksummed, the amount as a decimal string."""
+        """Wire form: addresses checksummed, the epoch and chain id as JSON integers, the
+        amount as a decimal string."""
         return {
             "client": self.client,
             "prover": self.prover,
+            "epoch": self.epoch,
             "cumulativeAmount": str(self.cumulative_amount),
             "chainId": self.chain_id,
             "escrow": self.escrow,
@@ -102,16 +148,18 @@ class Voucher:
 
     @classmethod
     def from_json(cls, obj: object) -> Voucher:
-        """Parse the wire form; raise VoucherError on any deviation."""
-        keys = {"client", "prover", "cumulativeAmount", "chainId", "escrow"}
-        if not isinstance(obj, dict) or set(obj) != keys:
-            raise VoucherError(f"voucher must have exactly {sorted(keys)}")
+        """Parse the wire form; raise VoucherError on any deviation (a missing or extra key,
+        an epoch or chain id that is not a JSON integer in range, a non-canonical amount)."""
+        if not isinstance(obj, dict) or set(obj) != _WIRE_KEYS:
+            raise VoucherError(f"voucher must have exactly {sorted(_WIRE_KEYS)}")
         amount = obj["cumulativeAmount"]
         if not isinstance(amount, str) or _AMOUNT_RE.fullmatch(amount) is None:
             raise VoucherError(
                 "voucher cumulativeAmount must be a decimal string (ASCII digits, no leading zero)"
             )
-        return cls(obj["client"], obj["prover"], int(amount), obj["chainId"], obj["escrow"])
+        return cls(
+            obj["client"], obj["prover"], obj["epoch"], int(amount), obj["chainId"], obj["escrow"]
+        )
 
 
 def sign_voucher(voucher: Voucher, private_key: bytes | str) -> bytes:
@@ -132,19 +180,48 @@ def check_voucher(
     voucher: Voucher,
     signature: bytes,
     *,
-    redeemed: int,
-    deposited: int,
+    prover: str,
+    escrow: str,
+    chain_id: int,
+    channel: ChannelState,
+    now: int,
+    margin: int,
     previous: int = 0,
 ) -> int:
-    """Validate a voucher against the channel state; return the newly owed amount.
+    """Validate a voucher for this node against its channel; return the newly owed amount.
 
-    Raises VoucherError unless the client signed it, it is above both the last voucher
-    accepted (``previous``) and the on-chain ``redeemed`` total (no replay), and it does not
-    exceed ``deposited`` (no over-spend). Changes nothing.
+    ``prover``, ``escrow`` and ``chain_id`` are this node's own (a voucher for anything else
+    would only revert on-chain: work for free); ``channel`` is the channel's on-chain state;
+    ``now`` the current Unix time; ``margin`` the seconds the prover needs to get a redeem
+    mined; ``previous`` the last amount this node accepted in the channel's current epoch.
+    Raises VoucherError unless the voucher names this prover, escrow and chain, the client
+    signed it, it names the channel's current epoch, no withdrawal of the channel falls due
+    within ``margin`` of ``now``, it is above both ``previous`` and the on-chain ``redeemed``
+    total (no replay) and it does not exceed ``deposited`` (no over-spend). Changes nothing.
     """
+    if not isinstance(margin, int) or margin < 0:
+        raise ValueError(f"margin must be a non-negative number of seconds, got {margin!r}")
+    expected = (
+        ("prover", voucher.prover, _address(prover, "expected prover")),
+        ("escrow", voucher.escrow, _address(escrow, "expected escrow")),
+        ("chainId", voucher.chain_id, chain_id),
+    )
+    for field, got, want in expected:
+        if got != want:
+            raise VoucherError(f"voucher {field} is {got}, expected {want}")
     signer = recover_voucher_signer(voucher, signature)
     if signer != voucher.client:
         raise VoucherError(f"voucher signed by {signer}, not by the client {voucher.client}")
+    if voucher.epoch != channel.epoch:
+        raise VoucherError(
+            f"voucher epoch is {voucher.epoch}, expected {channel.epoch} (the channel's current epoch)"
+        )
+    if channel.withdrawal_due_within(now, margin):
+        raise VoucherError(
+            f"the channel's withdrawal falls due at {channel.withdrawable_at}, before a redeem "
+            f"could be mined (now {now}, margin {margin} s)"
+        )
+    redeemed, deposited = channel.redeemed, channel.deposited
     floor = max(previous, redeemed)
     if voucher.cumulative_amount <= floor:
         raise VoucherError(

@@ -1,4 +1,4 @@
-"""Write tests/vectors/chain.json: layer-root openings and EIP-712 voucher digests.
+"""Write tests/vectors/chain.json: layer-root openings and EIP-712 voucher digests (with epochs).
 
 Both the Python tests and the contract tests (tests/chain/test_vectors.py) check them, so
 protocol/ and the Solidity compute the same bytes. Deterministic: rerunning rewrites the
@@ -19,7 +19,7 @@ from eth_account import Account  # noqa: E402
 
 from protocol.ghost import GhostFile, GhostHeader, LayerSpec  # noqa: E402
 from protocol.hashing import keccak256, to_hex  # noqa: E402
-from protocol.voucher import Voucher, sign_voucher  # noqa: E402
+from protocol.voucher import MAX_UINT64, MAX_UINT128, Voucher, sign_voucher  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "chain.json"
 # Where dev account 0 deploys CreditEscrow as its third transaction (nonce 2) on a fresh chain.
@@ -50,14 +50,18 @@ def layer_root_vectors() -> list[dict[str, object]]:
     return cases
 
 
+# (epoch, cumulative amount): a fresh channel, later epochs, and both fields at their maxima.
+VOUCHER_CASES = ((0, 1), (0, 10**18), (1, 10**18), (7, 123456789), (MAX_UINT64, MAX_UINT128))
+
+
 def voucher_vectors() -> list[dict[str, object]]:
-    """Digests and signatures of vouchers from a fixed client key."""
+    """Digests and signatures of vouchers (with their channel epoch) from a fixed client key."""
     client = Account.from_key(keccak256(b"ghostproof vector client"))
     prover = Account.from_key(keccak256(b"ghostproof vector prover"))
     cases = []
     for chain_id in CHAIN_IDS:
-        for amount in (1, 10**18, (1 << 128) - 1):
-            v = Voucher(client.address, prover.address, amount, chain_id, ESCROW)
+        for epoch, amount in VOUCHER_CASES:
+            v = Voucher(client.address, prover.address, epoch, amount, chain_id, ESCROW)
             cases.append({
                 "voucher": v.to_json(),
                 "digest": to_hex(v.digest()),

@@ -1,17 +1,16 @@
 """CreditEscrow client: deposit, redeem a voucher, request and make a withdrawal, read a channel.
 
 Used by the client wallet (deposit, withdraw), the prover service (channel state, redeem)
-and the tests. Vouchers themselves are protocol/voucher.py.
+and the tests. Vouchers and the channel state they are checked against are
+protocol/voucher.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
-from protocol.voucher import Voucher
+from protocol.voucher import ChannelState, Voucher
 
 from .deployment import Deployment, contract
 from .errors import InsufficientFundsError
@@ -19,26 +18,22 @@ from .provider import Chain
 from .registry import approve_credits, credit_balance
 from .tx import call, transact
 
-
-@dataclass(frozen=True)
-class ChannelState:
-    """One channel client→prover as the escrow holds it."""
-
-    deposited: int
-    redeemed: int
-    withdrawable_at: int
-
-    @property
-    def available(self) -> int:
-        """Credits still redeemable by the prover."""
-        return self.deposited - self.redeemed
+__all__ = [
+    "ChannelState",
+    "channel",
+    "deposit",
+    "redeem",
+    "request_withdrawal",
+    "voucher_for",
+    "withdraw",
+]
 
 
 def channel(chain: Chain, deployment: Deployment, client: str, prover: str) -> ChannelState:
-    """The channel from ``client`` to ``prover``."""
+    """The channel from ``client`` to ``prover`` (deposited, redeemed, withdrawable_at, epoch)."""
     escrow = contract(chain, "CreditEscrow", deployment.escrow)
-    deposited, redeemed, at = call(chain, escrow.functions.channel(client, prover), "channel")
-    return ChannelState(int(deposited), int(redeemed), int(at))
+    deposited, redeemed, at, epoch = call(chain, escrow.functions.channel(client, prover), "channel")
+    return ChannelState(int(deposited), int(redeemed), int(at), int(epoch))
 
 
 def deposit(
@@ -55,9 +50,20 @@ def deposit(
     return transact(chain, client, escrow.functions.deposit(prover, amount), "deposit")
 
 
-def voucher_for(chain: Chain, deployment: Deployment, client: str, prover: str, amount: int) -> Voucher:
-    """A voucher for this deployment's escrow on ``chain``."""
-    return Voucher(client, prover, amount, chain.chain_id, deployment.escrow)
+def voucher_for(
+    chain: Chain,
+    deployment: Deployment,
+    client: str,
+    prover: str,
+    amount: int,
+    *,
+    epoch: int | None = None,
+) -> Voucher:
+    """A voucher for this deployment's escrow on ``chain``, in ``epoch`` (default: the
+    channel's current epoch, read from the chain)."""
+    if epoch is None:
+        epoch = channel(chain, deployment, client, prover).epoch
+    return Voucher(client, prover, epoch, amount, chain.chain_id, deployment.escrow)
 
 
 def redeem(
@@ -65,7 +71,7 @@ def redeem(
 ) -> TxReceipt:
     """Redeem ``voucher`` (signed by its client) as ``prover``."""
     escrow = contract(chain, "CreditEscrow", deployment.escrow)
-    fn = escrow.functions.redeem(voucher.client, voucher.cumulative_amount, signature)
+    fn = escrow.functions.redeem(voucher.client, voucher.epoch, voucher.cumulative_amount, signature)
     return transact(chain, prover, fn, "redeem")
 
 

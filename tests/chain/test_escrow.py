@@ -1,5 +1,6 @@
-"""CreditEscrow on both chains: deposits, vouchers (replay, over-spend, wrong signer),
-withdrawal delay, redeeming during and after a withdrawal, events."""
+"""CreditEscrow on both chains: deposits, vouchers (replay, over-spend, wrong signer, wrong
+epoch), withdrawal delay, a deposit cancelling a pending withdrawal, redeeming during and after
+a withdrawal, channel epochs, events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from ghostproof.chain.errors import TransactionRevertedError
 from ghostproof.chain.escrow import channel, deposit, redeem, request_withdrawal, voucher_for, withdraw
-from protocol.voucher import sign_voucher
+from protocol.errors import VoucherError
+from protocol.voucher import check_voucher, sign_voucher
 
 from .conftest import PARAMS, Env, event_args, reverts
 
@@ -28,6 +30,13 @@ def _signed(env: Env, client, prover, amount: int, signer=None):
     return v, sign_voucher(v, (signer or client).key)
 
 
+def _close(env: Env, client, prover) -> None:
+    """Request a withdrawal, wait out the delay and withdraw: the channel's epoch ends."""
+    request_withdrawal(env.chain, env.deployment, client, prover.address)
+    env.chain.advance_time(PARAMS.withdrawal_delay_s + 1)
+    withdraw(env.chain, env.deployment, client, prover.address)
+
+
 def _balance(env: Env, address: str) -> int:
     return env.contract("GhostCredit").functions.balanceOf(address).call()
 
@@ -35,7 +44,7 @@ def _balance(env: Env, address: str) -> int:
 def test_deposit_funds_channel(env: Env) -> None:
     client, prover = _channel(env)
     state = channel(env.chain, env.deployment, client.address, prover.address)
-    assert (state.deposited, state.redeemed, state.withdrawable_at) == (DEPOSIT, 0, 0)
+    assert (state.deposited, state.redeemed, state.withdrawable_at, state.epoch) == (DEPOSIT, 0, 0, 0)
 
 
 def test_deposit_emits_event(env: Env) -> None:
@@ -43,8 +52,8 @@ def test_deposit_emits_event(env: Env) -> None:
     prover = env.new_account(eth=0)
     receipt = deposit(env.chain, env.deployment, client, prover.address, 10)
     args = event_args(env.contract("CreditEscrow"), "Deposited", receipt)
-    assert (args["client"], args["prover"], args["amount"], args["deposited"]) == (
-        client.address, prover.address, 10, 10,
+    assert (args["client"], args["prover"], args["epoch"], args["amount"], args["deposited"]) == (
+        client.address, prover.address, 0, 10, 10,
     )
 
 
@@ -65,7 +74,7 @@ def test_redeem_pays_prover(env: Env) -> None:
     v, sig = _signed(env, client, prover, 300)
     receipt = redeem(env.chain, env.deployment, prover, v, sig)
     args = event_args(env.contract("CreditEscrow"), "Redeemed", receipt)
-    assert (args["amount"], args["cumulativeAmount"]) == (300, 300)
+    assert (args["epoch"], args["amount"], args["cumulativeAmount"]) == (0, 300, 300)
     assert _balance(env, prover.address) == 300
 
 
@@ -169,10 +178,11 @@ def test_withdraw_after_delay_returns_unredeemed(env: Env) -> None:
     request_withdrawal(env.chain, env.deployment, client, prover.address)
     env.chain.advance_time(PARAMS.withdrawal_delay_s + 1)
     receipt = withdraw(env.chain, env.deployment, client, prover.address)
-    assert event_args(env.contract("CreditEscrow"), "Withdrawn", receipt)["amount"] == DEPOSIT - 250
+    args = event_args(env.contract("CreditEscrow"), "Withdrawn", receipt)
+    assert (args["amount"], args["nextEpoch"]) == (DEPOSIT - 250, 1)
     assert _balance(env, client.address) == DEPOSIT - 250
     state = channel(env.chain, env.deployment, client.address, prover.address)
-    assert (state.deposited, state.redeemed, state.withdrawable_at) == (250, 250, 0)
+    assert (state.deposited, state.redeemed, state.withdrawable_at, state.epoch) == (0, 0, 0, 1)
 
 
 def test_redeem_during_withdrawal_request(env: Env) -> None:
@@ -186,20 +196,137 @@ def test_redeem_during_withdrawal_request(env: Env) -> None:
 def test_invalid_redeem_after_withdrawal(env: Env) -> None:
     client, prover = _channel(env)
     voucher = _signed(env, client, prover, 400)
+    _close(env, client, prover)
+    with reverts("CreditEscrowWrongEpoch", 0, 1):
+        redeem(env.chain, env.deployment, prover, *voucher)
+
+
+def test_invalid_redeem_closed_epoch_voucher_against_new_deposit(env: Env) -> None:
+    """Security review 9: after a full withdrawal, an old unredeemed voucher must not draw on a
+    new deposit (the old contract paid it: the channel had no epoch)."""
+    client, prover = _channel(env)
+    old = _signed(env, client, prover, 400)
+    _close(env, client, prover)
+    assert _balance(env, client.address) == DEPOSIT
+    deposit(env.chain, env.deployment, client, prover.address, DEPOSIT)
+    with reverts("CreditEscrowWrongEpoch", 0, 1):
+        redeem(env.chain, env.deployment, prover, *old)
+    # the same voucher re-signed for the current epoch is what redeems now
+    redeem(env.chain, env.deployment, prover, *_signed(env, client, prover, 400))
+    state = channel(env.chain, env.deployment, client.address, prover.address)
+    assert (state.deposited, state.redeemed, state.epoch) == (DEPOSIT, 400, 1)
+
+
+def test_invalid_redeem_old_epoch_voucher_signed_for_current_amounts(env: Env) -> None:
+    """Changing only the epoch of a voucher breaks its signature: the epoch is signed."""
+    client, prover = _channel(env)
+    _close(env, client, prover)
+    deposit(env.chain, env.deployment, client, prover.address, DEPOSIT)
+    v = voucher_for(env.chain, env.deployment, client.address, prover.address, 10, epoch=0)
+    forged = replace(v, epoch=1)
+    with pytest.raises(TransactionRevertedError) as info:
+        redeem(env.chain, env.deployment, prover, forged, sign_voucher(v, client.key))
+    assert info.value.error == "CreditEscrowBadSignature"
+
+
+def test_redeemed_restarts_per_epoch(env: Env) -> None:
+    client, prover = _channel(env)
+    redeem(env.chain, env.deployment, prover, *_signed(env, client, prover, 600))
+    _close(env, client, prover)
+    assert _balance(env, client.address) == DEPOSIT - 600
+    deposit(env.chain, env.deployment, client, prover.address, DEPOSIT - 600)
+    # 100 is below the previous epoch's 600 and still new in this epoch
+    redeem(env.chain, env.deployment, prover, *_signed(env, client, prover, 100))
+    assert _balance(env, prover.address) == 700
+    state = channel(env.chain, env.deployment, client.address, prover.address)
+    assert (state.deposited, state.redeemed, state.epoch) == (DEPOSIT - 600, 100, 1)
+
+
+def test_invalid_withdraw_armed_before_deposit(env: Env) -> None:
+    """Security review 7: a withdrawal armed on an empty channel and waited out must not let
+    the client deposit, spend vouchers and withdraw everything at once; the deposit cancels it."""
+    client = env.new_account(credits=DEPOSIT)
+    prover = env.new_account()
     request_withdrawal(env.chain, env.deployment, client, prover.address)
     env.chain.advance_time(PARAMS.withdrawal_delay_s + 1)
-    withdraw(env.chain, env.deployment, client, prover.address)
-    with reverts("CreditEscrowOverspent", 400, 0):
-        redeem(env.chain, env.deployment, prover, *voucher)
+    deposit(env.chain, env.deployment, client, prover.address, DEPOSIT)
+    voucher = _signed(env, client, prover, 600)
+    with reverts("CreditEscrowNoWithdrawalRequested", client.address, prover.address):
+        withdraw(env.chain, env.deployment, client, prover.address)
+    redeem(env.chain, env.deployment, prover, *voucher)
+    assert _balance(env, prover.address) == 600
+
+
+def test_deposit_cancels_pending_withdrawal(env: Env) -> None:
+    client, prover = _channel(env)
+    env.send(env.owner, env.contract("GhostCredit").functions.mint(client.address, 5))
+    at = event_args(env.contract("CreditEscrow"), "WithdrawalRequested", request_withdrawal(
+        env.chain, env.deployment, client, prover.address))["withdrawableAt"]
+    receipt = deposit(env.chain, env.deployment, client, prover.address, 5)
+    args = event_args(env.contract("CreditEscrow"), "WithdrawalCancelled", receipt)
+    assert (args["client"], args["prover"], args["withdrawableAt"]) == (
+        client.address, prover.address, at,
+    )
+    assert channel(env.chain, env.deployment, client.address, prover.address).withdrawable_at == 0
+
+
+def test_withdraw_after_deposit_needs_a_full_new_delay(env: Env) -> None:
+    """After a deposit cancels it, a new request waits the whole delay again."""
+    client, prover = _channel(env)
+    env.send(env.owner, env.contract("GhostCredit").functions.mint(client.address, 5))
+    request_withdrawal(env.chain, env.deployment, client, prover.address)
+    env.chain.advance_time(PARAMS.withdrawal_delay_s - 60)
+    deposit(env.chain, env.deployment, client, prover.address, 5)
+    request_withdrawal(env.chain, env.deployment, client, prover.address)
+    env.chain.advance_time(120)
+    with reverts("CreditEscrowWithdrawalTooEarly"):
+        withdraw(env.chain, env.deployment, client, prover.address)
+
+
+def test_deposit_without_pending_withdrawal_emits_no_cancel(env: Env) -> None:
+    from web3.logs import DISCARD
+
+    client, prover = _channel(env)
+    env.send(env.owner, env.contract("GhostCredit").functions.mint(client.address, 5))
+    receipt = deposit(env.chain, env.deployment, client, prover.address, 5)
+    events = env.contract("CreditEscrow").events.WithdrawalCancelled()
+    assert events.process_receipt(receipt, errors=DISCARD) == ()
+
+
+def test_node_check_refuses_voucher_when_withdrawal_is_due(env: Env) -> None:
+    """The prover's check on live chain state: vouchers are fine while a pending withdrawal
+    leaves time to redeem, refused once it falls due within the redeem margin."""
+    client, prover = _channel(env)
+    request_withdrawal(env.chain, env.deployment, client, prover.address)
+    state = channel(env.chain, env.deployment, client.address, prover.address)
+    v, sig = _signed(env, client, prover, 100)
+    margin = 600
+
+    def check(now: int) -> int:
+        return check_voucher(v, sig, prover=prover.address, escrow=env.deployment.escrow,
+                             chain_id=env.chain.chain_id, channel=state, now=now, margin=margin)
+
+    assert env.now() < state.withdrawable_at - margin
+    assert check(env.now()) == 100
+    assert check(state.withdrawable_at - margin - 1) == 100
+    with pytest.raises(VoucherError, match="withdrawal falls due"):
+        check(state.withdrawable_at - margin)
 
 
 def test_voucher_digest_matches_python(env: Env) -> None:
     client, prover = env.new_account(eth=0), env.new_account(eth=0)
-    v = voucher_for(env.chain, env.deployment, client.address, prover.address, 12345)
+    v = voucher_for(env.chain, env.deployment, client.address, prover.address, 12345, epoch=7)
     onchain = env.contract("CreditEscrow").functions.voucherDigest(
-        client.address, prover.address, 12345
+        client.address, prover.address, 7, 12345
     ).call()
     assert bytes(onchain) == v.digest()
+
+
+def test_voucher_for_reads_channel_epoch(env: Env) -> None:
+    client, prover = _channel(env)
+    _close(env, client, prover)
+    v = voucher_for(env.chain, env.deployment, client.address, prover.address, 1)
+    assert v.epoch == 1
 
 
 def test_deposit_with_permit(env: Env) -> None:

@@ -70,8 +70,25 @@ def test_voucher_vectors_evm(env: Env) -> None:
     assert cases, "no voucher vector for this chain id and escrow address"
     for case in cases:
         v = case["voucher"]
-        got = escrow.functions.voucherDigest(v["client"], v["prover"], int(v["cumulativeAmount"])).call()
-        assert bytes(got) == from_hex(case["digest"], "digest", 32)
+        fn = escrow.functions.voucherDigest(
+            v["client"], v["prover"], v["epoch"], int(v["cumulativeAmount"])
+        )
+        assert bytes(fn.call()) == from_hex(case["digest"], "digest", 32), case
+
+
+def test_voucher_vectors_cover_epochs() -> None:
+    """The vectors bind the channel epoch: later epochs and the uint64 maximum are covered."""
+    epochs = {c["voucher"]["epoch"] for c in VECTORS["vouchers"]}
+    assert {0, 1, (1 << 64) - 1} <= epochs
+
+
+def test_invalid_voucher_vector_other_epoch() -> None:
+    """Changing only the epoch changes the digest: a voucher signed for one epoch is not one
+    for another."""
+    case = next(c for c in VECTORS["vouchers"] if c["voucher"]["epoch"] == 1)
+    v = Voucher.from_json(dict(case["voucher"], epoch=2))
+    assert v.digest() != from_hex(case["digest"], "digest", 32)
+    assert recover_voucher_signer(v, from_hex(case["signature"], "signature", 65)) != v.client
 
 
 def test_layer_root_opening_verifies_against_anchored_model(env: Env) -> None:
