@@ -8,7 +8,6 @@ leaves [K^0, V^0, K^1, V^1, …]; ``ghostRoot = keccak256(0x03 ‖ headerHash �
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +29,7 @@ from .constants import (
 )
 from .errors import GhostFileError, MultiproofError
 from .hashing import from_hex, ghost_root, keccak256, root_leaf_hash, to_hex
-from .jsonlimits import json_depth_ok
+from .jsonlimits import load_json
 from .merkle import build_tree, multiproof, process_multiproof, tree_depth
 
 
@@ -246,12 +245,7 @@ def parse_ghost(data: bytes) -> GhostFile:
     A ghost file is one IPFS raw block, so it may not exceed 1 MiB."""
     if len(data) > MAX_CHUNK_BYTES:
         raise GhostFileError(f"ghost file is {len(data)} bytes, more than one 1 MiB block")
-    if not json_depth_ok(data):
-        raise GhostFileError("ghost file is nested too deeply")
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise GhostFileError(f"ghost file is not JSON: {exc}") from exc
+    obj = load_json(data, what="ghost file", max_bytes=MAX_CHUNK_BYTES, error=GhostFileError)
     if not isinstance(obj, dict) or set(obj) != {"header", "roots"}:
         raise GhostFileError("ghost file must have exactly 'header' and 'roots'")
     header = GhostHeader.from_json(obj["header"])

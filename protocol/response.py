@@ -19,7 +19,7 @@ from eth_utils import to_checksum_address
 from .constants import MAX_DIM, MAX_K, MAX_LAYERS, RESPONSE_FORMAT
 from .errors import FormatError
 from .hashing import from_hex, to_hex
-from .jsonlimits import json_depth_ok
+from .jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
 from .receipt import output_hash, receipt_digest, request_hash, selection_hash
 
 _MAGIC = b"GPR\x01"
@@ -235,14 +235,7 @@ def dumps_response(resp: Response) -> str:
 
 def loads_response(text: str | bytes) -> Response:
     """Parse JSON text into a Response; FormatError on malformed JSON or fields."""
-    if not json_depth_ok(text):
-        raise FormatError("response JSON is nested too deeply")
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, FormatError):
-            raise
-        raise FormatError(f"response is not valid JSON: {exc}") from exc
+    obj = load_json(text, what="response", max_bytes=MAX_RESPONSE_JSON_BYTES)
     return response_from_json(obj)
 
 
