@@ -16,17 +16,23 @@ a ghost.json is complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from protocol.errors import ModelError
+from protocol.constants import MAX_CHUNK_BYTES
+from protocol.errors import FormatError, ModelError
 from protocol.ghost import GhostFile, parse_ghost
+from protocol.jsonlimits import load_json
 from protocol.merkle import MerkleTree
 
 from .commit import CommittedLayer, CommittedModel, ProgressFn, commit_model, quantise_layer
@@ -35,6 +41,7 @@ from .presets import FloatModel
 GHOST_FILE = "ghost.json"
 META_FILE = "model.json"
 KEY_FILE = "prover.key"
+MAX_META_BYTES = 1 << 20  # model.json holds a few parameters
 
 
 def matrix_path(directory: Path, layer: int, name: str) -> Path:
@@ -53,24 +60,63 @@ def index_path(directory: Path, layer: int) -> Path:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: readers see the old
-    file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+@contextmanager
+def atomic_file(path: Path, mode: int = 0o644, *, replace: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write that appears at ``path`` only once the ``with`` block succeeds.
+
+    The temporary file is created beside ``path`` by ``tempfile.mkstemp`` (a random name,
+    ``O_CREAT | O_EXCL | O_NOFOLLOW``), so nothing planted in the directory can redirect the
+    write; it gets exactly ``mode`` before any byte is written (the umask does not apply),
+    is fsynced, then renamed over ``path`` (``replace``) or linked to it (not ``replace``:
+    FileExistsError if ``path`` exists, even as a symlink), and the directory is fsynced.
+    Readers see the old file or the whole new one. On any failure the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+            os.fchmod(fh.fileno(), mode)
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            tmp.unlink()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically, the file getting exactly ``mode`` (0o600 for
+    keys, also where an older file at ``path`` was more open); see :func:`atomic_file`."""
+    with atomic_file(path, mode, replace=replace) as fh:
+        fh.write(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: some filesystems refuse)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, but at most ``limit`` + 1 of them (so an oversized file is
+    seen to be oversized without reading it all). OSError as ``open`` raises."""
+    with open(path, "rb") as fh:
+        return fh.read(limit + 1)
 
 
 DEFAULT_INDEX_PARAMS = {"M": 16, "ef_construction": 200, "ef": 128}
@@ -138,7 +184,7 @@ def read_ghost_bytes(path: Path) -> tuple[bytes, GhostFile]:
     if path.is_dir():
         path = path / GHOST_FILE
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_CHUNK_BYTES)
     except OSError as exc:
         raise ModelError(
             f"cannot read ghost file {path}: {exc.strerror} (run `ghostproof model build`?)"
@@ -222,8 +268,9 @@ def load_model_dir(
         raise ModelError(f"{directory} is not a model directory (no {GHOST_FILE})")
     ghost = read_ghost(ghost_file)
     try:
-        meta = json.loads((directory / META_FILE).read_text())
-    except (OSError, ValueError):
+        meta = load_json(read_capped(directory / META_FILE, MAX_META_BYTES), what=META_FILE,
+                         max_bytes=MAX_META_BYTES)
+    except (OSError, FormatError):
         meta = {}
     if not isinstance(meta, dict):
         meta = {}

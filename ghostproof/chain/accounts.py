@@ -6,7 +6,6 @@ command line and are never printed.
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -20,18 +19,27 @@ PASSWORD_ENV = "GHOSTPROOF_KEYSTORE_PASSWORD"
 # The public mnemonic every Anvil / Hardhat dev chain funds; never use it on a real chain.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 MAX_DEV_ACCOUNTS = 10
+MAX_KEYSTORE_BYTES = 64 * 1024  # a v3 keystore is about 500 bytes
 
 Account.enable_unaudited_hdwallet_features()
 
 
 def load_keystore(path: Path, password: str) -> LocalAccount:
-    """Decrypt the Web3 Secret Storage (v3) keystore at ``path`` with ``password``."""
+    """Decrypt the Web3 Secret Storage (v3) keystore at ``path`` with ``password``.
+
+    AccountError if it cannot be read, is over MAX_KEYSTORE_BYTES, is not JSON (see
+    protocol.jsonlimits.load_json), or does not decrypt."""
+    from protocol.errors import FormatError
+    from protocol.jsonlimits import load_json
+    from prover.modeldir import read_capped
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(read_capped(path, MAX_KEYSTORE_BYTES), what=f"keystore {path}",
+                         max_bytes=MAX_KEYSTORE_BYTES)
     except OSError as exc:
         raise AccountError(f"cannot read keystore {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise AccountError(f"keystore {path} is not JSON") from exc
+    except FormatError as exc:
+        raise AccountError(str(exc)) from exc
     try:
         key = Account.decrypt(data, password)
     except ValueError as exc:
@@ -42,11 +50,12 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
 
 
 def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
-    """Encrypt ``account`` into a new keystore file at ``path`` (mode 0600)."""
+    """Encrypt ``account`` into a new keystore file at ``path`` (mode 0600), written whole or
+    not at all; FileExistsError if ``path`` exists (a keystore is never overwritten)."""
+    from prover.modeldir import atomic_write
+
     data = json.dumps(Account.encrypt(account.key, password))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(data)
+    atomic_write(path, data.encode("utf-8"), 0o600, replace=False)
 
 
 def load_key_file(path: Path) -> LocalAccount:

@@ -31,6 +31,7 @@ import httpx
 from protocol.chunks import cid_for_bytes, cid_matches, parse_cid
 from protocol.constants import MAX_CHUNK_BYTES
 from protocol.errors import FormatError
+from protocol.jsonlimits import load_json
 
 from .errors import (
     BlockNotFoundError,
@@ -269,9 +270,9 @@ class KuboStore(BlockStore):
         cfg["Bootstrap"] = bootstrap
         cfg.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
         cfg.setdefault("Routing", {})["Type"] = "dht" if bootstrap else "none"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cfg, indent=2))
-        os.replace(tmp, path)
+        from prover.modeldir import atomic_write
+
+        atomic_write(path, json.dumps(cfg, indent=2).encode(), 0o600)  # it holds the node's key
 
     def _string(self, ptr: Any) -> str:
         if ptr == self._lib.ffi.NULL:
@@ -409,8 +410,8 @@ class RpcStore(BlockStore):
 
     def _json(self, body: bytes, endpoint: str) -> dict[str, Any]:
         try:
-            obj = json.loads(body)
-        except ValueError:
+            obj = load_json(body, what=f"{endpoint} reply", max_bytes=RPC_REPLY_LIMIT)
+        except FormatError:
             obj = None
         if not isinstance(obj, dict):
             raise StoreRejectedError(f"kubo RPC {self.url}: unexpected {endpoint} reply")
@@ -459,8 +460,8 @@ def _read_reply(response: httpx.Response, limit: int, deadline: float) -> bytes:
 def _rpc_message(status: int, body: bytes) -> str:
     text = body[:RPC_REPLY_LIMIT].decode("utf-8", "replace")
     try:
-        obj = json.loads(text)
-    except ValueError:
+        obj = load_json(text, what="error reply", max_bytes=4 * RPC_REPLY_LIMIT)
+    except FormatError:
         obj = None
     if isinstance(obj, dict) and isinstance(obj.get("Message"), str):
         return str(obj["Message"])[:200]
