@@ -134,7 +134,8 @@ import sys
 from pathlib import Path
 import eth_account  # raises the recursion limit to 100000, as in the CLI
 from ghostproof.chain.accounts import load_keystore
-from ghostproof.chain.errors import AccountError
+from ghostproof.chain.deployment import load_deployment
+from ghostproof.chain.errors import AccountError, DeploymentError
 from ghostproof.ipfs.store import _rpc_message
 
 path = Path(sys.argv[1])
@@ -142,16 +143,22 @@ try:
     load_keystore(path, "pw")
 except AccountError as exc:
     print("keystore refused:", str(exc)[:60])
+try:
+    load_deployment(path)
+except DeploymentError as exc:
+    print("deployment refused:", str(exc)[:60])
 print("rpc error reply:", _rpc_message(500, path.read_bytes()[: 64 * 1024])[:30])
 """
 
 
 def test_invalid_nesting_bomb_in_other_readers_is_refused(tmp_path):
     # In a subprocess, so that a regression crashes it rather than pytest: the old keystore
-    # reader had no depth check, and json.loads of 150 000 brackets overflows the C stack.
+    # and deployment readers had no depth check; json.loads of 150 000 brackets overflows
+    # the C stack.
     path = tmp_path / "bomb.json"
     path.write_bytes(b"[" * 150_000)
     proc = subprocess.run([sys.executable, "-c", READERS, str(path)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
-    assert "keystore refused" in proc.stdout and "rpc error reply: HTTP 500" in proc.stdout
+    assert "keystore refused" in proc.stdout and "deployment refused" in proc.stdout
+    assert "rpc error reply: HTTP 500" in proc.stdout

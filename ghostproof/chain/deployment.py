@@ -17,12 +17,16 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_checksum_address
 
+from protocol.errors import FormatError
+from protocol.jsonlimits import load_json
+
 from .contracts import load_artifact
 from .errors import DeploymentError, WrongChainError
 from .provider import Chain, rpc_errors
 from .tx import transact
 
 DEPLOYMENT_NAME = "deployment.json"
+MAX_DEPLOYMENT_BYTES = 1 << 20  # a few addresses and parameters; files may come from others
 CREDIT_DECIMALS = 18
 ONE_CREDIT = 10**CREDIT_DECIMALS
 
@@ -106,18 +110,21 @@ def default_deployment_path() -> Path:
 
 
 def load_deployment(path: Path | None) -> Deployment:
-    """Read a deployment file (default: :func:`default_deployment_path`)."""
+    """Read a deployment file (default: :func:`default_deployment_path`); DeploymentError if
+    it is missing, over MAX_DEPLOYMENT_BYTES, not JSON (protocol.jsonlimits.load_json) or
+    malformed."""
     path = path or default_deployment_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_DEPLOYMENT_BYTES + 1)
     except OSError as exc:
         raise DeploymentError(
             f"no deployment file at {path} (run `ghostproof deploy` or pass --deployment)"
         ) from exc
     try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise DeploymentError(f"deployment file {path} is not JSON") from exc
+        obj = load_json(data, what=f"deployment file {path}", max_bytes=MAX_DEPLOYMENT_BYTES)
+    except FormatError as exc:
+        raise DeploymentError(str(exc)) from exc
     return Deployment.from_json(obj, f"deployment file {path}")
 
 
