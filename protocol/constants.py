@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-FORMAT_VERSION = 1
-GHOST_FORMAT = "ghostproof/ghost/1"
-RESPONSE_FORMAT = "ghostproof/response/1"
+FORMAT_VERSION = 2
+GHOST_FORMAT_PREFIX = "ghostproof/ghost/"
+RESPONSE_FORMAT_PREFIX = "ghostproof/response/"
+GHOST_FORMAT = f"{GHOST_FORMAT_PREFIX}{FORMAT_VERSION}"
+RESPONSE_FORMAT = f"{RESPONSE_FORMAT_PREFIX}{FORMAT_VERSION}"
 
 # Domain-separation prefixes (first byte of every hashed preimage).
 TAG_LEAF = 0x00

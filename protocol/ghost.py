@@ -17,6 +17,7 @@ import rfc8785
 from .chunks import ChunkRef, check_chunk_table
 from .constants import (
     GHOST_FORMAT,
+    GHOST_FORMAT_PREFIX,
     LEAF_ENCODING,
     MATRIX_K,
     MATRIX_TAGS,
@@ -28,14 +29,21 @@ from .constants import (
     MAX_LAYERS,
 )
 from .errors import GhostFileError, MultiproofError
+from .formats import check_format
 from .hashing import from_hex, ghost_root, keccak256, root_leaf_hash, to_hex
 from .jsonlimits import load_json
+from .layer import MAX_LOGIT_SCALE, logit_scale
 from .merkle import build_tree, multiproof, process_multiproof, tree_depth
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """Architecture of one Hopfield lookup layer, as committed in the header."""
+    """Architecture of one Hopfield lookup layer, as committed in the header.
+
+    ``logit_scale`` (header ``logitScale``) is the integer the exact softmax uses
+    (protocol/layer.py); when not given it is derived from ``beta`` and ``s_k`` once, by
+    the builder. ``beta``, ``s_k`` and ``s_v`` stay committed for reference and display.
+    """
 
     d_in: int
     d_out: int
@@ -44,6 +52,11 @@ class LayerSpec:
     beta: float
     s_k: float
     s_v: float
+    logit_scale: int = -1
+
+    def __post_init__(self) -> None:
+        if self.logit_scale == -1:
+            object.__setattr__(self, "logit_scale", logit_scale(self.beta, self.s_k))
 
     def to_json(self) -> dict[str, object]:
         """The layer's JSON object in the header."""
@@ -55,18 +68,22 @@ class LayerSpec:
             "beta": self.beta,
             "sK": self.s_k,
             "sV": self.s_v,
+            "logitScale": self.logit_scale,
         }
 
     @classmethod
     def from_json(cls, obj: object, index: int) -> LayerSpec:
         """Parse and bound-check one layer; raise GhostFileError naming the layer otherwise."""
-        keys = {"dIn", "dOut", "n", "k", "beta", "sK", "sV"}
+        keys = {"dIn", "dOut", "n", "k", "beta", "sK", "sV", "logitScale"}
         if not isinstance(obj, dict) or set(obj) != keys:
             raise GhostFileError(f"layer {index} must have exactly {sorted(keys)}")
         ints = {key: obj[key] for key in ("dIn", "dOut", "n", "k")}
         for key, value in ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise GhostFileError(f"layer {index} {key} must be a positive integer")
+        scale = obj["logitScale"]
+        if not isinstance(scale, int) or isinstance(scale, bool) or not 0 <= scale <= MAX_LOGIT_SCALE:
+            raise GhostFileError(f"layer {index} logitScale must be an integer in 0..2^32-1")
         floats = {key: obj[key] for key in ("beta", "sK", "sV")}
         for key, value in floats.items():
             if not isinstance(value, int | float) or isinstance(value, bool):
@@ -77,7 +94,7 @@ class LayerSpec:
                 raise GhostFileError(f"layer {index} {key} must be finite and positive")
         spec = cls(
             ints["dIn"], ints["dOut"], ints["n"], ints["k"],
-            float(floats["beta"]), float(floats["sK"]), float(floats["sV"]),
+            float(floats["beta"]), float(floats["sK"]), float(floats["sV"]), scale,
         )
         spec.check(index)
         return spec
@@ -129,8 +146,7 @@ class GhostHeader:
         keys = {"format", "name", "hash", "leafEncoding", "layers", "chunks"}
         if not isinstance(obj, dict) or set(obj) != keys:
             raise GhostFileError(f"header must have exactly {sorted(keys)}")
-        if obj["format"] != GHOST_FORMAT:
-            raise GhostFileError(f"unsupported ghost format {obj['format']!r}")
+        check_format(obj["format"], GHOST_FORMAT_PREFIX, "ghost file", GhostFileError)
         if obj["hash"] != "keccak256" or obj["leafEncoding"] != LEAF_ENCODING:
             raise GhostFileError("unsupported hash or leaf encoding")
         if not isinstance(obj["name"], str) or len(obj["name"]) > 200:

@@ -2,11 +2,12 @@
 
 requestHash   = keccak256(0x04 ‖ uint256 modelId ‖ bytes32 nonce ‖ uint32 n ‖ float32-BE x)
 selectionHash = keccak256(layerSelection_0 ‖ … ‖ layerSelection_{L-1}), where
-layerSelection_ℓ = keccak256(0x05 ‖ uint16 ℓ ‖ int8 q_ℓ ‖ uint32-BE S_ℓ[0] ‖ …)
-outputHash    = keccak256(0x06 ‖ float64-BE output)
+layerSelection_ℓ = keccak256(0x05 ‖ uint16 ℓ ‖ int8 q_ℓ ‖ int32-BE τ_ℓ ‖ uint32-BE S_ℓ[0] ‖ …)
+outputHash    = keccak256(0x06 ‖ int32-BE y_0 ‖ … ‖ y_{d-1})   (the exact Q16 output)
 The signed struct is ``Receipt(uint256 modelId,bytes32 ghostRoot,bytes32 requestHash,
 bytes32 selectionHash,bytes32 outputHash)`` under the domain ``{name: "ghostproof",
-version: "1", chainId, verifyingContract}``; a Challenge contract can recompute each hash.
+version: "2", chainId, verifyingContract}``; a Challenge contract can recompute each hash,
+and needs only one layer's selection (the others enter as their hashes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .hashing import keccak256
 from .signing import recover_digest_signer
 
 DOMAIN_NAME = "ghostproof"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"  # = the protocol format version (receipts of format 1 do not verify)
 DOMAIN_TYPEHASH = keccak256(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
@@ -52,23 +53,26 @@ def request_hash(model_id: int, nonce: bytes, x: np.ndarray) -> bytes:
     )
 
 
-def layer_selection_hash(layer: int, q: np.ndarray, selected: Sequence[int]) -> bytes:
-    """Hash binding layer ``layer``'s claimed query and selected indices."""
+def layer_selection_hash(layer: int, q: np.ndarray, tau: int, selected: Sequence[int]) -> bytes:
+    """Hash binding layer ``layer``'s claimed query, threshold τ and selected indices."""
     return keccak256(
         struct.pack(">BH", TAG_LAYER_SELECTION, layer)
         + np.asarray(q, dtype=np.int8).tobytes()
+        + struct.pack(">i", tau)
         + np.asarray(selected, dtype=">u4").tobytes()
     )
 
 
-def selection_hash(layers: Sequence[tuple[np.ndarray, Sequence[int]]]) -> bytes:
-    """Hash over every layer's (q, S): the part of a receipt a challenge disputes."""
-    return keccak256(b"".join(layer_selection_hash(i, q, s) for i, (q, s) in enumerate(layers)))
+def selection_hash(layers: Sequence[tuple[np.ndarray, int, Sequence[int]]]) -> bytes:
+    """Hash over every layer's (q, τ, S): the part of a receipt a challenge disputes."""
+    return keccak256(
+        b"".join(layer_selection_hash(i, q, tau, s) for i, (q, tau, s) in enumerate(layers))
+    )
 
 
 def output_hash(output: np.ndarray) -> bytes:
-    """Hash of the claimed final output (float64, big-endian)."""
-    return keccak256(bytes([TAG_OUTPUT]) + np.asarray(output, dtype=">f8").tobytes())
+    """Hash of the claimed final output (the exact integer output, int32 big-endian)."""
+    return keccak256(bytes([TAG_OUTPUT]) + np.asarray(output, dtype=">i4").tobytes())
 
 
 def domain_separator(chain_id: int, verifying_contract: str) -> bytes:

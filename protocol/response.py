@@ -16,13 +16,18 @@ import numpy as np
 import zstandard
 from eth_utils import to_checksum_address
 
-from .constants import MAX_DIM, MAX_K, MAX_LAYERS, RESPONSE_FORMAT
+from .constants import FORMAT_VERSION, MAX_DIM, MAX_K, MAX_LAYERS, RESPONSE_FORMAT, RESPONSE_FORMAT_PREFIX
 from .errors import FormatError
+from .formats import check_format
 from .hashing import from_hex, to_hex
 from .jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
+from .layer import MAX_OUTPUT_ABS
 from .receipt import output_hash, receipt_digest, request_hash, selection_hash
 
-_MAGIC = b"GPR\x01"
+_MAGIC_PREFIX = b"GPR"
+_MAGIC = _MAGIC_PREFIX + bytes([FORMAT_VERSION])
+#: |τ| ≤ 127² · 2^16 < 2^31: a threshold always fits an int32.
+MAX_TAU_ABS = (1 << 31) - 1
 _FLAG_ZSTD = 0x01
 _MAX_WIRE_BYTES = 64 << 20
 
@@ -46,6 +51,7 @@ class LayerProof:
     """One layer of an answer: claimed query, selected indices, revealed columns, multiproofs."""
 
     q: np.ndarray  # int8 (d_in,)
+    tau: int  # the lowest exact score in the selection (int32)
     selected: tuple[int, ...]  # strictly increasing column indices
     key_columns: np.ndarray  # int8 (k, d_in), row i = column selected[i] of K
     value_rows: np.ndarray  # int8 (k, d_out), row i = row selected[i] of V
@@ -62,7 +68,7 @@ class Response:
     chain_id: int
     verifying_contract: str
     layers: tuple[LayerProof, ...]
-    output: np.ndarray  # float64, the claimed final output
+    output: np.ndarray  # int64 (d_out,), the claimed exact final output (Q16, units of s_V)
     prover: str
     signature: bytes
 
@@ -74,7 +80,7 @@ class Response:
             model_id=self.request.model_id,
             ghost_root=self.ghost_root,
             request=self.request.hash,
-            selection=selection_hash([(lp.q, lp.selected) for lp in self.layers]),
+            selection=selection_hash([(lp.q, lp.tau, lp.selected) for lp in self.layers]),
             output=output_hash(self.output),
         )
 
@@ -138,6 +144,7 @@ def response_to_json(resp: Response) -> dict[str, object]:
         "layers": [
             {
                 "q": _int8_hex(lp.q),
+                "tau": int(lp.tau),
                 "selected": delta_encode(lp.selected),
                 "keyColumns": _int8_hex(lp.key_columns),
                 "valueRows": _int8_hex(lp.value_rows),
@@ -147,7 +154,7 @@ def response_to_json(resp: Response) -> dict[str, object]:
             }
             for lp in resp.layers
         ],
-        "output": _float_list(resp.output),
+        "output": [int(v) for v in resp.output],
         "prover": resp.prover,
         "signature": to_hex(resp.signature),
     }
@@ -157,6 +164,18 @@ def _uint(obj: object, what: str, bits: int = 256) -> int:
     if not isinstance(obj, int) or isinstance(obj, bool) or not 0 <= obj < 1 << bits:
         raise FormatError(f"{what} must be an unsigned {bits}-bit integer")
     return obj
+
+
+def _int_in(obj: object, what: str, bound: int) -> int:
+    if not isinstance(obj, int) or isinstance(obj, bool) or not -bound <= obj <= bound:
+        raise FormatError(f"{what} must be an integer in ±{bound}")
+    return obj
+
+
+def _outputs(obj: object) -> np.ndarray:
+    if not isinstance(obj, list) or not 1 <= len(obj) <= MAX_DIM:
+        raise FormatError(f"output must be a non-empty list of at most {MAX_DIM} integers")
+    return np.array([_int_in(v, "output", MAX_OUTPUT_ABS) for v in obj], dtype=np.int64)
 
 
 def _address(obj: object, what: str) -> str:
@@ -170,7 +189,7 @@ def _hash_list(obj: object, what: str, limit: int) -> tuple[bytes, ...]:
 
 
 def _layer_from_json(obj: object, i: int) -> LayerProof:
-    keys = {"q", "selected", "keyColumns", "valueRows", "keyProof", "valueProof", "dOut"}
+    keys = {"q", "tau", "selected", "keyColumns", "valueRows", "keyProof", "valueProof", "dOut"}
     if not isinstance(obj, dict) or set(obj) != keys:
         raise FormatError(f"layers[{i}] must have exactly {sorted(keys)}")
     q_raw = from_hex(obj["q"], f"layers[{i}].q")
@@ -184,6 +203,7 @@ def _layer_from_json(obj: object, i: int) -> LayerProof:
     k = len(selected)
     return LayerProof(
         q=np.frombuffer(q_raw, dtype=np.int8).copy(),
+        tau=_int_in(obj["tau"], f"layers[{i}].tau", MAX_TAU_ABS),
         selected=selected,
         key_columns=_int8_from_hex(obj["keyColumns"], f"layers[{i}].keyColumns", (k, d_in)),
         value_rows=_int8_from_hex(obj["valueRows"], f"layers[{i}].valueRows", (k, d_out)),
@@ -200,8 +220,7 @@ def response_from_json(obj: object) -> Response:
     }
     if not isinstance(obj, dict) or set(obj) != keys:
         raise FormatError(f"response must have exactly {sorted(keys)}")
-    if obj["format"] != RESPONSE_FORMAT:
-        raise FormatError(f"unsupported response format {obj['format']!r}")
+    check_format(obj["format"], RESPONSE_FORMAT_PREFIX, "response", FormatError)
     req = obj["request"]
     if not isinstance(req, dict) or set(req) != {"input", "nonce"}:
         raise FormatError("request must have exactly 'input' and 'nonce'")
@@ -218,7 +237,7 @@ def response_from_json(obj: object) -> Response:
         chain_id=_uint(obj["chainId"], "chainId"),
         verifying_contract=_address(obj["verifyingContract"], "verifyingContract"),
         layers=tuple(_layer_from_json(x, i) for i, x in enumerate(layers)),
-        output=_floats(obj["output"], "output", np.float64),
+        output=_outputs(obj["output"]),
         prover=_address(obj["prover"], "prover"),
         signature=from_hex(obj["signature"], "signature", 65),
     )
@@ -294,11 +313,12 @@ def encode_binary(resp: Response, compress: bool = True) -> bytes:
         k, d_in = lp.key_columns.shape
         d_out = lp.value_rows.shape[1]
         out += struct.pack(">IIH", d_in, d_out, k) + lp.q.astype(np.int8).tobytes()
+        out += struct.pack(">i", lp.tau)
         out += b"".join(_varint(d) for d in delta_encode(lp.selected))
         out += lp.key_columns.astype(np.int8).tobytes() + lp.value_rows.astype(np.int8).tobytes()
         for proof in (lp.key_proof, lp.value_proof):
             out += struct.pack(">H", len(proof)) + b"".join(proof)
-    y = np.asarray(resp.output, dtype=">f8")
+    y = np.asarray(resp.output, dtype=">i4")
     out += struct.pack(">I", y.size) + y.tobytes()
     out += bytes.fromhex(resp.prover[2:]) + resp.signature
     body = bytes(out)
@@ -328,8 +348,13 @@ def _decompress(frame: bytes) -> bytes:
 
 def decode_binary(data: bytes) -> Response:
     """Inverse of :func:`encode_binary`; FormatError on bad magic, truncation or trailing bytes."""
-    if len(data) < 5 or data[:4] != _MAGIC:
+    if len(data) < 5 or data[:3] != _MAGIC_PREFIX:
         raise FormatError("not a ghostproof binary response (bad magic)")
+    if data[3] != FORMAT_VERSION:
+        raise FormatError(
+            f"binary response is format version {data[3]}; this ghostproof reads only version "
+            f"{FORMAT_VERSION}: re-prove it with a current ghostproof"
+        )
     flags = data[4]
     if flags & ~_FLAG_ZSTD:
         raise FormatError(f"unknown binary response flags {flags:#x}")
@@ -355,6 +380,7 @@ def decode_binary(data: bytes) -> Response:
         if not (1 <= d_in <= MAX_DIM and 1 <= d_out <= MAX_DIM and 1 <= k <= MAX_K):
             raise FormatError(f"layer {i} dimensions out of range")
         q = np.frombuffer(r.take(d_in, f"layer {i} q"), dtype=np.int8).copy()
+        (tau,) = r.unpack(">i", f"layer {i} tau")
         selected = delta_decode([r.varint(f"layer {i} selected") for _ in range(k)])
         kc = np.frombuffer(r.take(k * d_in, f"layer {i} keys"), dtype=np.int8).reshape(k, d_in)
         vr = np.frombuffer(r.take(k * d_out, f"layer {i} values"), dtype=np.int8)
@@ -366,14 +392,14 @@ def decode_binary(data: bytes) -> Response:
             raw = r.take(32 * count, f"layer {i} {name}")
             proofs.append(tuple(raw[j : j + 32] for j in range(0, len(raw), 32)))
         layers.append(
-            LayerProof(q, selected, kc.copy(), vr.reshape(k, d_out).copy(), proofs[0], proofs[1])
+            LayerProof(q, tau, selected, kc.copy(), vr.reshape(k, d_out).copy(), proofs[0], proofs[1])
         )
     (n_out,) = r.unpack(">I", "output length")
     if not 1 <= n_out <= MAX_DIM:
         raise FormatError("output length out of range")
-    y = np.frombuffer(r.take(8 * n_out, "output"), dtype=">f8").astype(np.float64)
-    if not np.all(np.isfinite(y)):
-        raise FormatError("output contains NaN or infinity")
+    y = np.frombuffer(r.take(4 * n_out, "output"), dtype=">i4").astype(np.int64)
+    if np.any(np.abs(y) > MAX_OUTPUT_ABS):
+        raise FormatError(f"output holds a value beyond ±{MAX_OUTPUT_ABS}")
     if not all(math.isfinite(v) for v in x.tolist()):
         raise FormatError("input contains NaN or infinity")
     prover = to_checksum_address(r.take(20, "prover"))

@@ -92,7 +92,7 @@ class HopfieldLookup(torch.nn.Module):
     ) -> HopfieldLookup:
         """The module computing DESIGN §1 over committed int8 weights (K columns as rows).
 
-        In float64 its dense output equals protocol.layer.layer_forward over all N columns
+        In float64 its dense output equals protocol.layer.reference_layer_forward over all N columns
         (to float rounding), and its sparse selection equals protocol.layer.top_k.
         """
         kc = np.asarray(key_columns_int8)

@@ -15,7 +15,7 @@ from eth_account import Account
 
 from protocol.errors import InputError
 from protocol.hashing import from_hex
-from protocol.layer import check_vector, layer_forward, quantise_query
+from protocol.layer import check_vector, layer_forward, quantise_query, requantise
 from protocol.merkle import multiproof
 from protocol.receipt import ZERO_ADDRESS
 from protocol.response import LayerProof, Request, Response
@@ -76,7 +76,7 @@ class Prover:
         q = quantise_query(x32, spec0.d_in)
         request = Request(self.model_id, x32, nonce if nonce is not None else secrets.token_bytes(32))
         proofs = []
-        y = np.zeros(0)
+        y = np.zeros(0, dtype=np.int64)
         for i, layer in enumerate(self.model.layers):
             spec = layer.spec
             n_candidates = min(spec.n, max(self.candidates_factor * spec.k, spec.k))
@@ -85,9 +85,11 @@ class Prover:
             key_cols = np.asarray(layer.keys[sel])
             value_rows = np.asarray(layer.values[sel])
             tree_k, tree_v = self.model.trees[i]
+            result = layer_forward(q, key_cols, value_rows, spec.logit_scale)
             proofs.append(
                 LayerProof(
                     q=q,
+                    tau=result.tau,
                     selected=tuple(sel),
                     key_columns=key_cols,
                     value_rows=value_rows,
@@ -95,9 +97,8 @@ class Prover:
                     value_proof=tuple(multiproof(tree_v, sel)),
                 )
             )
-            y = layer_forward(q, key_cols, value_rows, spec.beta, spec.s_k, spec.s_v)
-            if i + 1 < len(self.model.layers):
-                q = quantise_query(y)
+            y = result.output
+            q = requantise(y)
         unsigned = Response(
             request=request,
             ghost_root=self.model.ghost_root,

@@ -34,7 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protocol.constants import MATRIX_K, MATRIX_V
 from protocol.hashing import leaf_hashes
-from protocol.layer import int_scores, layer_forward, quantise_keys, quantise_query, quantise_values, top_k
+from protocol.layer import (
+    int_scores,
+    layer_forward,
+    logit_scale,
+    output_values,
+    quantise_keys,
+    quantise_query,
+    quantise_values,
+    top_k,
+)
 from protocol.merkle import build_tree, multiproof_size, tree_depth
 from prover.index import ExactRetriever, HnswRetriever, select_top_k
 from prover.order import locality_order
@@ -77,9 +86,12 @@ def median_ms(samples: list[float]) -> float:
 
 
 def sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates):
+    """What prove() computes before hashing: quantise, HNSW + exact re-rank, the exact
+    integer softmax over k (format 2); returns the selection and the float reading of y."""
     q = quantise_query(x)
     sel = select_top_k(hnsw, q, keys, K, n_candidates)
-    return sel, layer_forward(q, keys[sel], values[sel], BETA, s_k, s_v)
+    y = layer_forward(q, keys[sel], values[sel], logit_scale(BETA, s_k)).output
+    return sel, output_values(y, s_v)
 
 
 def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: bool) -> Row:

@@ -1,7 +1,8 @@
 """Write tests/vectors/core.json: the core protocol's shared test vectors.
 
 Leaf, node, layer-root-leaf and ghostRoot hashes; a small tree and compact multiproofs;
-quantisation and top-k cases; a committed model's ghost file (bytes and hashes) and a full
+quantisation (exact, ties included), requantisation, top-k, the exp table and whole exact
+layers (format 2 arithmetic); a committed model's ghost file (bytes and hashes) and a full
 proven response with the output a verifier must compute. tests/test_vectors.py recomputes
 every vector with the current code; the Solidity tests can read the same file.
 Deterministic: fixed seeds and the fixed key 0x00…01; rerunning rewrites the same file.
@@ -28,7 +29,16 @@ from protocol.hashing import (  # noqa: E402
     root_leaf_hash,
     to_hex,
 )
-from protocol.layer import int_scores, quantise_query, top_k  # noqa: E402
+from protocol.layer import (  # noqa: E402
+    EXP2_TABLE,
+    int_scores,
+    layer_forward,
+    quantise_query,
+    requantise,
+    softmax_numerators,
+    top1,
+    top_k,
+)
 from protocol.merkle import build_tree, multiproof  # noqa: E402
 from protocol.response import response_to_json  # noqa: E402
 
@@ -116,9 +126,43 @@ def quantisation_vectors() -> list[dict[str, object]]:
         [0.0, -3.0, 0.0],
         [3.0, 4.0],
         [1e-30, 2e-30],
+        [3.4e38, -3.4e38, 1e-45],  # float32 extremes: no overflow, no underflow to a wrong side
+        [0.1, 0.2, 0.7],  # not exact in binary: the exact value of each float is quantised
         [float(v) for v in rng.standard_normal(16).astype(np.float32)],
     ]
     return [{"input": x, "q": quantise_query(np.array(x)).tolist()} for x in inputs]
+
+
+def requantisation_vectors() -> list[dict[str, object]]:
+    """Integer layer outputs and the next layer's query: exact ties, zero, extremes."""
+    rng = np.random.default_rng(7)
+    outputs = [
+        [1, 7, 125, 221],  # 0.5, 3.5, 62.5, 110.5 exactly: half to even
+        [-1, -7, -125, -221],
+        [0, 0, 0],  # zero output → zero query
+        [8323072, -8323072, 1],  # ±127·2^16
+        rng.integers(-(127 << 16), (127 << 16) + 1, size=16).tolist(),
+    ]
+    return [{"y": y, "q": requantise(np.array(y, dtype=np.int64)).tolist()} for y in outputs]
+
+
+def exact_layer_vectors() -> list[dict[str, object]]:
+    """Whole exact layers: q, columns, rows, logitScale → scores, τ, e_j, output y."""
+    rng = np.random.default_rng(8)
+    cases = []
+    for k, d_in, d_out, scale in [(1, 4, 3, 5_000_000), (4, 8, 3, 40_000_000), (16, 16, 10, 0),
+                                  (16, 16, 10, (1 << 32) - 1), (32, 64, 8, 12_345_678)]:
+        q = rng.integers(-127, 128, size=d_in).astype(np.int8)
+        cols = rng.integers(-127, 128, size=(k, d_in)).astype(np.int8)
+        rows = rng.integers(-127, 128, size=(k, d_out)).astype(np.int8)
+        result = layer_forward(q, cols, rows, scale)
+        cases.append({
+            "q": q.tolist(), "keyColumns": cols.tolist(), "valueRows": rows.tolist(),
+            "logitScale": scale, "scores": result.scores.tolist(), "tau": result.tau,
+            "numerators": softmax_numerators(result.scores, scale).tolist(),
+            "output": result.output.tolist(),
+        })
+    return cases
 
 
 def top_k_vectors() -> list[dict[str, object]]:
@@ -169,8 +213,8 @@ def model_vectors() -> tuple[dict[str, object], dict[str, object]]:
         "response": response_to_json(response),
         "digest": to_hex(response.digest()),
         "prover": prover.address,
-        "output": [float(v) for v in response.output],
-        "top1": int(np.argmax(response.output)),
+        "output": [int(v) for v in response.output],
+        "top1": top1(response.output),
     }
     return ghost_vec, response_vec
 
@@ -188,7 +232,10 @@ def build_vectors() -> dict[str, object]:
         "ghostRoots": ghost_root_vectors(rng),
         "trees": tree_vectors(),
         "quantisation": quantisation_vectors(),
+        "requantisation": requantisation_vectors(),
         "topK": top_k_vectors(),
+        "exp2Table": EXP2_TABLE.tolist(),
+        "exactLayers": exact_layer_vectors(),
         "ghost": ghost_vec,
         "response": response_vec,
     }

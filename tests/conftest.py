@@ -18,6 +18,7 @@ from prover.prove import Prover
 
 #: A fixed dev key (0x00…01), so signatures and vectors are deterministic.
 PROVER_KEY = bytes(31) + b"\x01"
+PROVER_KEY_ADDRESS = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
 MODEL_ID = 7
 CHAIN_ID = 31337
 CONTRACT = "0x" + "11" * 20

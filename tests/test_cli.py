@@ -83,7 +83,7 @@ def test_model_info_describes_the_digits_layer(info):
 
 
 def test_prove_writes_a_response(response_path):
-    assert json.loads(response_path.read_text())["format"] == "ghostproof/response/1"
+    assert json.loads(response_path.read_text())["format"] == "ghostproof/response/2"
 
 
 def test_verify_valid_response_exits_0(model_dir, info, response_path):
@@ -98,7 +98,7 @@ def test_verify_json_reports_prover_output(model_dir, info, response_path):
     summary = json.loads(proc.stdout)
     claimed = json.loads(response_path.read_text())["output"]
     assert summary["valid"] is True
-    assert np.allclose(summary["output"], claimed, rtol=1e-12)
+    assert summary["output"] == claimed
     assert summary["top1"] == int(np.argmax(claimed))
 
 
@@ -123,7 +123,7 @@ def test_prove_from_input_file(model_dir, info):
 
 
 def test_invalid_tampered_output_exits_1(model_dir, info, response_path):
-    path = tampered(response_path, "t_out.json", lambda o: o["output"].__setitem__(0, 0.5))
+    path = tampered(response_path, "t_out.json", lambda o: o["output"].__setitem__(0, o["output"][0] + 1))
     assert_one_line_error(verify(path, model_dir, info["ghostRoot"]), 1)
 
 
@@ -288,3 +288,194 @@ def test_prove_exact_prints_no_warning(model_dir):
 )
 def test_invalid_build_parameters_exit_2(tmp_path, args):
     assert_one_line_error(run("model", "build", "-o", tmp_path / "m", *args), 2)
+
+
+# ---------------------------------------------------------------- the request an answer answers
+
+NONCE = "0x" + "5a" * 32
+
+
+@pytest.fixture(scope="module")
+def bound(model_dir) -> tuple[Path, Path, Path]:
+    """(answer, request file, input .npy) of one query with a chosen nonce."""
+    x = np.load(model_dir / "samples.npy")[4]
+    x_path = model_dir.parent / "x4.npy"
+    np.save(x_path, x)
+    answer, request = model_dir.parent / "a4.json", model_dir.parent / "req4.json"
+    proc = run("prove", model_dir, "--input", x_path, "--nonce", NONCE, "-o", answer,
+               "--request-out", request)
+    assert proc.returncode == 0, proc.stderr
+    return answer, request, x_path
+
+
+def test_prove_writes_the_request_file(bound):
+    answer, request, x_path = bound
+    obj = json.loads(request.read_text())
+    assert set(obj) == {"modelId", "input", "nonce"}
+    assert obj["nonce"] == NONCE and obj["modelId"] == 0
+    assert np.array_equal(np.asarray(obj["input"], dtype=np.float32), np.load(x_path))
+    assert json.loads(answer.read_text())["request"]["nonce"] == NONCE
+
+
+def test_verify_with_request_file_is_bound(model_dir, info, bound):
+    answer, request, _ = bound
+    proc = verify(answer, model_dir, info["ghostRoot"], "--request", request, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["boundToRequest"] is True and summary["requestHash"].startswith("0x")
+
+
+def test_verify_with_input_and_nonce_is_bound(model_dir, info, bound):
+    answer, _, x_path = bound
+    proc = verify(answer, model_dir, info["ghostRoot"], "--input", x_path, "--nonce", NONCE)
+    assert proc.returncode == 0, proc.stderr
+    assert "answers your request" in proc.stdout
+
+
+def test_verify_without_request_says_not_bound(model_dir, info, bound):
+    answer, _, _ = bound
+    proc = verify(answer, model_dir, info["ghostRoot"])
+    assert proc.returncode == 0, proc.stderr
+    assert "not bound to a request" in proc.stdout
+    proc = verify(answer, model_dir, info["ghostRoot"], "--json")
+    summary = json.loads(proc.stdout)
+    assert summary["boundToRequest"] is False and summary["requestHash"] is None
+
+
+def test_invalid_verify_other_nonce_exits_1(model_dir, info, bound):
+    answer, _, x_path = bound
+    proc = verify(answer, model_dir, info["ghostRoot"], "--input", x_path, "--nonce", "0x" + "5b" * 32)
+    assert_one_line_error(proc, 1)
+    assert "nonce" in proc.stderr
+
+
+def test_invalid_verify_other_input_exits_1(model_dir, info, bound):
+    answer, _, _ = bound
+    other = model_dir.parent / "x5.npy"
+    np.save(other, np.load(model_dir / "samples.npy")[5])
+    proc = verify(answer, model_dir, info["ghostRoot"], "--input", other, "--nonce", NONCE)
+    assert_one_line_error(proc, 1)
+    assert "different input" in proc.stderr
+
+
+def test_invalid_verify_request_for_other_model_exits_1(model_dir, info, bound):
+    answer, request, _ = bound
+    obj = json.loads(request.read_text())
+    obj["modelId"] = 7
+    path = model_dir.parent / "req-other-model.json"
+    path.write_text(json.dumps(obj))
+    proc = verify(answer, model_dir, info["ghostRoot"], "--request", path)
+    assert_one_line_error(proc, 1)
+    assert "model id" in proc.stderr
+
+
+def _edited_request(request: Path, name: str, edit) -> Path:
+    obj = json.loads(request.read_text())
+    edit(obj)
+    path = request.parent / name
+    path.write_text(json.dumps(obj))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("extra-key", lambda o: o.__setitem__("format", 1)),
+        ("short-nonce", lambda o: o.__setitem__("nonce", "0x1234")),
+        ("not-float32", lambda o: o["input"].__setitem__(0, 0.1)),
+        ("string-input", lambda o: o["input"].__setitem__(0, "1")),
+        ("negative-id", lambda o: o.__setitem__("modelId", -1)),
+        ("not-object", lambda o: o.clear()),
+    ],
+)
+def test_invalid_request_file_exits_2(model_dir, info, bound, name, edit):
+    answer, request, _ = bound
+    proc = verify(answer, model_dir, info["ghostRoot"], "--request", _edited_request(request, name, edit))
+    assert_one_line_error(proc, 2)
+
+
+@pytest.mark.parametrize("text", ['{"modelId": 0, "input": [NaN], "nonce": "0x"}', "[" * 100_000, "{"])
+def test_invalid_request_file_json_exits_2(model_dir, info, bound, text):
+    answer, _, _ = bound
+    path = model_dir.parent / "req-bad.json"
+    path.write_text(text)
+    assert_one_line_error(verify(answer, model_dir, info["ghostRoot"], "--request", path), 2)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--nonce", NONCE),  # no --input
+        ("--input", "x4.npy"),  # no --nonce
+        ("--input", "x4.npy", "--nonce", "0x12"),  # nonce not 32 bytes
+        ("--request", "req4.json", "--nonce", NONCE),  # both forms
+        ("--request", "absent.json"),
+    ],
+)
+def test_invalid_verify_request_options_exit_2(model_dir, info, bound, extra):
+    answer, _, _ = bound
+    args = [str(model_dir.parent / a) if a.endswith((".npy", ".json")) else a for a in extra]
+    assert_one_line_error(verify(answer, model_dir, info["ghostRoot"], *args), 2)
+
+
+def test_invalid_prove_nonce_exits_2(model_dir):
+    out = model_dir.parent / "bad-nonce.json"
+    proc = run("prove", model_dir, "--sample", "0", "--nonce", "0x" + "ab" * 31, "-o", out)
+    assert_one_line_error(proc, 2)
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- the key prove signs with
+
+
+def _anchor(model_copy: Path, prover: str) -> None:
+    (model_copy / "anchor.json").write_text(json.dumps(
+        {"modelId": 3, "chainId": 11155111, "registry": "0x" + "11" * 20, "prover": prover}
+    ))
+
+
+def test_invalid_prove_key_not_registered_prover_exits_2(model_copy):
+    """DIR/prover.key is not the prover anchor.json names: refused before proving."""
+    other = "0x" + "22" * 20
+    _anchor(model_copy, other)
+    out = model_copy / "r.json"
+    proc = run("prove", model_copy, "--sample", "0", "-o", out)
+    assert_one_line_error(proc, 2)
+    assert "not model 3's registered prover" in proc.stderr and other in proc.stderr.lower()
+    assert not out.exists()
+
+
+def test_prove_signs_with_keystore(model_copy, tmp_path):
+    from eth_account import Account
+
+    from ghostproof.chain.accounts import write_keystore
+
+    account = Account.create()
+    keystore = tmp_path / "key.json"
+    write_keystore(keystore, account, "pw")
+    _anchor(model_copy, account.address)
+    out = model_copy / "r.json"
+    env = {**__import__("os").environ, "GHOSTPROOF_KEYSTORE_PASSWORD": "pw"}
+    proc = subprocess.run([*CLI, "prove", str(model_copy), "--sample", "0", "-o", str(out),
+                           "--keystore", str(keystore)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(out.read_text())
+    assert answer["prover"] == account.address
+    assert (answer["chainId"], answer["modelId"]) == (11155111, 3)
+
+
+def test_invalid_prove_dev_account_off_local_chain_exits_2(model_copy):
+    _anchor(model_copy, "0x" + "22" * 20)
+    proc = run("prove", model_copy, "--sample", "0", "--dev-account", "1", "-o", model_copy / "r.json")
+    assert_one_line_error(proc, 2)
+    assert "use --keystore" in proc.stderr
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1]", "[" * 100_000, "\ufeff{}"])
+def test_invalid_anchor_file_exits_2(model_copy, text):
+    """A damaged anchor.json is not silently taken for 'not anchored' (receipts for no chain)."""
+    (model_copy / "anchor.json").write_text(text)
+    out = model_copy / "r.json"
+    assert_one_line_error(run("prove", model_copy, "--sample", "0", "-o", out), 2)
+    assert not out.exists()

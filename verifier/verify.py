@@ -16,29 +16,31 @@ from protocol.constants import MATRIX_K, MATRIX_V
 from protocol.errors import AnchorError, InputError, MultiproofError, ProofError, ReceiptError
 from protocol.ghost import GhostFile, LayerSpec
 from protocol.hashing import leaf_hashes, to_hex
-from protocol.layer import layer_forward, quantise_query
+from protocol.layer import layer_forward, output_values, quantise_query, requantise, top1
 from protocol.merkle import process_multiproof, tree_depth
 from protocol.receipt import recover_signer
 from protocol.response import LayerProof, Request, Response
-
-#: A claimed next-layer query may differ from the verifier's by this much per element.
-QUERY_TOLERANCE = 1
-#: Relative tolerance on the final output (float64 summation order may differ).
-OUTPUT_RTOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
 class VerifiedOutput:
     """What a successful verification establishes."""
 
-    output: np.ndarray  # the verifier's own float64 output
+    output: np.ndarray  # the verifier's own exact output (int64, Q16 in units of s_V)
     prover: str  # the address that signed the receipt
     selections: tuple[tuple[int, ...], ...]  # per layer, the proven column indices
+    thresholds: tuple[int, ...]  # per layer, the proven threshold τ
+    value_scale: float  # s_V of the last layer: ``values`` = s_V · output / 2^16
 
     @property
     def top1(self) -> int:
-        """Index of the largest output element (the class, for a classifier)."""
-        return int(np.argmax(self.output))
+        """Index of the largest output element (ties → lower index; the class of a classifier)."""
+        return top1(self.output)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The float reading of the output, for display."""
+        return output_values(self.output, self.value_scale)
 
 
 def check_anchor(ghost: GhostFile, ghost_root: bytes) -> None:
@@ -151,35 +153,50 @@ def verify(
         own_q = quantise_query(response.request.x, specs[0].d_in)
     except InputError as exc:
         raise ProofError(f"request input is unusable: {exc}", layer=0) from None
-    y = own_q  # replaced in the loop
+    y = np.zeros(0, dtype=np.int64)
     for i, (lp, spec) in enumerate(zip(response.layers, specs, strict=True)):
         check_layer_shape(i, lp, spec)
-        gap = int(np.max(np.abs(lp.q.astype(np.int16) - own_q.astype(np.int16))))
-        if gap > QUERY_TOLERANCE:
-            what = "the input" if i == 0 else f"layer {i - 1}'s output"
-            raise ProofError(f"claimed query differs from the quantised {what} by {gap}", layer=i)
+        check_query(i, lp.q, own_q)
         check_columns(i, lp, spec, ghost)
-        y = layer_forward(lp.q, lp.key_columns, lp.value_rows, spec.beta, spec.s_k, spec.s_v)
-        if not np.all(np.isfinite(y)):  # NaN/inf would compare as "within tolerance" below
-            raise ProofError("layer output is not finite (the model's scales overflow float64)", layer=i)
-        if i + 1 < len(specs):
-            if not np.any(y):
-                raise ProofError("layer output is zero and cannot be quantised", layer=i)
-            own_q = quantise_query(y)
-
-    claimed = response.output
-    if claimed.shape != y.shape:
-        raise ProofError(f"claimed output has {claimed.size} elements, expected {y.size}")
-    scale = max(float(np.max(np.abs(y))), 1e-300)
-    err = float(np.max(np.abs(claimed - y)))
-    if err > OUTPUT_RTOL * scale:
-        raise ProofError(f"claimed output differs from the recomputed one by {err:.3g}")
+        result = layer_forward(lp.q, lp.key_columns, lp.value_rows, spec.logit_scale)
+        if lp.tau != result.tau:
+            raise ProofError(
+                f"claimed threshold τ={lp.tau} is not the lowest selected score {result.tau}", layer=i
+            )
+        y = result.output
+        own_q = requantise(y)
+    if response.output.shape != y.shape or not np.array_equal(response.output, y):
+        raise ProofError(_output_mismatch(response.output, y))
 
     signer = recover_signer(response.digest(), response.signature)
     if signer.lower() != response.prover.lower():
         raise ReceiptError(f"receipt is signed by {signer}, not by the named prover {response.prover}")
     return VerifiedOutput(
-        output=y, prover=signer, selections=tuple(lp.selected for lp in response.layers)
+        output=y,
+        prover=signer,
+        selections=tuple(lp.selected for lp in response.layers),
+        thresholds=tuple(lp.tau for lp in response.layers),
+        value_scale=specs[-1].s_v,
     )
+
+
+def check_query(i: int, claimed: np.ndarray, own: np.ndarray) -> None:
+    """Raise ProofError unless layer ``i``'s claimed query equals the verifier's own exactly:
+    the quantised request input at layer 0, the requantised previous output after."""
+    if np.array_equal(claimed, own):
+        return
+    j = int(np.flatnonzero(claimed != own)[0])
+    what = "the quantised input" if i == 0 else f"the requantised output of layer {i - 1}"
+    raise ProofError(
+        f"claimed query differs from {what} at element {j} ({int(claimed[j])} ≠ {int(own[j])})",
+        layer=i,
+    )
+
+
+def _output_mismatch(claimed: np.ndarray, own: np.ndarray) -> str:
+    if claimed.shape != own.shape:
+        return f"claimed output has {claimed.size} elements, expected {own.size}"
+    j = int(np.flatnonzero(claimed != own)[0])
+    return f"claimed output differs from the recomputed one at element {j} ({int(claimed[j])} ≠ {int(own[j])})"
 
 

@@ -115,7 +115,9 @@ def test_invalid_layer_root_opening_wrong_header_hash(ghost):
 
 TAMPERS = [
     # header
-    (("header", "format"), "ghostproof/ghost/2", REJECT),
+    (("header", "format"), "ghostproof/ghost/1", REJECT),
+    (("header", "format"), "ghostproof/ghost/3", REJECT),
+    (("header", "format"), "ghostproof/gost/2", REJECT),
     (("header", "name"), "another name", ROOT),
     (("header", "name"), "x" * 201, REJECT),
     (("header", "name"), 5, REJECT),

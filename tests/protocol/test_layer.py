@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.errors import InputError
 from protocol.layer import (
+    EXP2_TABLE,
+    MAX_OUTPUT_ABS,
     check_vector,
+    combine,
+    divide_round_half_even,
     int_scores,
     layer_forward,
-    quantisation_gap,
+    logit_scale,
+    output_values,
     quantise_keys,
     quantise_query,
     quantise_values,
+    reference_layer_forward,
+    requantise,
+    softmax_numerators,
     softmax_weights,
     top_k,
 )
@@ -190,7 +200,7 @@ def test_softmax_formula():
     assert np.allclose(softmax_weights(scores, beta=2.0, s_k=0.5), expected, rtol=1e-14)
 
 
-def test_layer_forward_formula():
+def test_reference_layer_forward_formula():
     q = np.array([10, -20, 30], dtype=np.int8)
     keys = np.array([[1, 2, 3], [-3, 0, 4]], dtype=np.int8)
     values = np.array([[1, 0], [0, 2]], dtype=np.int8)
@@ -198,7 +208,123 @@ def test_layer_forward_formula():
     z = 3.0 * 0.2 / 127 * s
     a = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     expected = 0.5 * np.array([a[0], 2 * a[1]])
-    assert np.allclose(layer_forward(q, keys, values, 3.0, 0.2, 0.5), expected, rtol=1e-14)
+    assert np.allclose(reference_layer_forward(q, keys, values, 3.0, 0.2, 0.5), expected, rtol=1e-14)
+
+
+# ---------------------------------------------------------------- exact arithmetic (format 2)
+
+
+def _reference_round(values: list, i: int) -> int:
+    """round_half_even(127·|v_i|/‖v‖) with 80-digit decimals: an independent reference."""
+    from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 80
+        vs = [Decimal(v) for v in values]  # exact for floats and ints
+        t = 127 * abs(vs[i]) / sum(v * v for v in vs).sqrt()
+        return int(t.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _reference_quantise(values: list) -> list[int]:
+    return [(1 if v > 0 else -1 if v < 0 else 0) * _reference_round(values, i) for i, v in enumerate(values)]
+
+
+def test_exp2_table_is_correctly_rounded_at_100_digits():
+    from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 100
+        ln2 = Decimal(2).ln()
+        expected = [
+            int((Decimal(1 << 24) * (-ln2 * i / 256).exp()).to_integral_value(rounding=ROUND_HALF_EVEN))
+            for i in range(256)
+        ]
+    assert EXP2_TABLE.tolist() == expected
+    assert EXP2_TABLE[0] == 1 << 24 and np.all(np.diff(EXP2_TABLE) < 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
+def test_quantise_query_is_exact_for_any_float32_vector(values):
+    x = np.array(values, dtype=np.float32)
+    if not np.any(x):
+        return
+    assert quantise_query(x).tolist() == _reference_quantise([float(v) for v in x])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-(127 << 16), 127 << 16), min_size=1, max_size=40))
+def test_requantise_is_exact_for_any_layer_output(values):
+    expected = _reference_quantise(values) if any(values) else [0] * len(values)
+    assert requantise(np.array(values, dtype=np.int64)).tolist() == expected
+
+
+@pytest.mark.parametrize("scale", [1, 3, 2**-60, 2**60, 1 / 3])
+def test_quantise_query_exact_halves_at_any_scale(scale):
+    """(1, 7, 125, 221)·c has norm 254·c: four exact halves, which the float path cannot see
+    reliably for c = 1/3; the exact path rounds them to even."""
+    x = HALVES * scale
+    assert quantise_query(x).tolist() == _reference_quantise(x.tolist())
+    assert requantise(np.array([1, 7, 125, 221])).tolist() == [0, 4, 62, 110]
+
+
+def test_requantise_zero_output_is_zero_query():
+    assert requantise(np.zeros(5, dtype=np.int64)).tolist() == [0] * 5
+
+
+def test_softmax_numerators_best_gets_one():
+    e = softmax_numerators(np.array([5, 100, -40]), 10_000_000)
+    assert e[1] == 1 << 24 and e[0] < e[1] and e[2] < e[0]
+
+
+def test_softmax_numerators_formula():
+    # logitScale 2^32 − 1 ≈ one binary order per score unit: Δ = 1 → u = 255, Δ = 3 → u = 767
+    e = softmax_numerators(np.array([10, 9, 7, -10**6]), (1 << 32) - 1)
+    assert e.tolist() == [1 << 24, int(EXP2_TABLE[255]) >> 0, int(EXP2_TABLE[255]) >> 2, 0]
+
+
+def test_softmax_numerators_zero_scale_is_uniform():
+    assert softmax_numerators(np.array([1, -5000, 3]), 0).tolist() == [1 << 24] * 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-(1 << 30), 1 << 30), min_size=1, max_size=64),
+    st.integers(0, (1 << 32) - 1),
+)
+def test_softmax_numerators_match_the_definition(scores, scale):
+    """e_j = T[u mod 256] >> (u div 256), u = (scale·Δ_j) >> 24, in unbounded integers."""
+    top = max(scores)
+    expected = []
+    for s in scores:
+        u = (scale * (top - s)) >> 24
+        expected.append(0 if u >> 8 > 24 else int(EXP2_TABLE[u & 255]) >> (u >> 8))
+    assert softmax_numerators(np.array(scores), scale).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(1 << 58), 1 << 58), st.integers(1, 1 << 40))
+def test_divide_round_half_even_matches_fractions(n, d):
+    from fractions import Fraction
+
+    assert divide_round_half_even(np.array([n], dtype=np.int64), d)[0] == round(Fraction(n, d))
+
+
+def test_combine_formula():
+    e = np.array([1 << 24, 1 << 23])  # weights 2/3, 1/3
+    rows = np.array([[3, -127], [0, 127]], dtype=np.int8)
+    # y = 2^16 · (2/3·3 + 1/3·0, 2/3·(−127) + 1/3·127) = (131072, −2774357.33…)
+    assert combine(e, rows).tolist() == [131072, -2774357]
+
+
+def test_layer_forward_tau_and_bounds():
+    rng = np.random.default_rng(9)
+    keys = rng.integers(-127, 128, size=(32, 64), dtype=np.int8)
+    values = np.full((32, 8), -127, dtype=np.int8)
+    q = rng.integers(-127, 128, size=64).astype(np.int8)
+    result = layer_forward(q, keys, values, (1 << 32) - 1)
+    assert result.tau == int(int_scores(q, keys).min())
+    assert result.output.tolist() == [-MAX_OUTPUT_ABS] * 8
 
 
 def test_sparse_equals_dense_when_k_is_n():
@@ -207,9 +333,28 @@ def test_sparse_equals_dense_when_k_is_n():
     values = rng.integers(-127, 128, size=(40, 5), dtype=np.int8)
     q = quantise_query(rng.standard_normal(12))
     sel = top_k(int_scores(q, keys), 40)
-    sparse = layer_forward(q, keys[sel], values[sel], 20.0, 0.01, 0.02)
-    dense = layer_forward(q, keys, values, 20.0, 0.01, 0.02)
-    assert np.array_equal(sparse, dense)
+    sparse = layer_forward(q, keys[sel], values[sel], logit_scale(20.0, 0.01))
+    dense = layer_forward(q, keys, values, logit_scale(20.0, 0.01))
+    assert np.array_equal(sparse.output, dense.output) and sparse.tau == dense.tau
+
+
+def test_exact_output_close_to_float_reference():
+    """The exact path is the float64 formula up to the 1/256 exponent step and Q24/Q16
+    rounding: within 0.5 % of s_V·127 on random layers."""
+    rng = np.random.default_rng(10)
+    for _ in range(50):
+        keys = rng.integers(-127, 128, size=(16, 32), dtype=np.int8)
+        values = rng.integers(-127, 128, size=(16, 6), dtype=np.int8)
+        q = quantise_query(rng.standard_normal(32))
+        beta, s_k, s_v = float(rng.uniform(1, 80)), 0.004, 0.01
+        exact = output_values(layer_forward(q, keys, values, logit_scale(beta, s_k)).output, s_v)
+        ref = reference_layer_forward(q, keys, values, beta, s_k, s_v)
+        assert np.max(np.abs(exact - ref)) <= 0.005 * s_v * 127
+
+
+def test_invalid_logit_scale_beyond_32_bits():
+    with pytest.raises(InputError, match="logitScale"):
+        logit_scale(1e12, 1.0)
 
 
 def test_sparse_close_to_dense_with_peaked_softmax():
@@ -218,18 +363,7 @@ def test_sparse_close_to_dense_with_peaked_softmax():
     values = rng.integers(-127, 128, size=(200, 3), dtype=np.int8)
     q = keys[17].copy()
     sel = top_k(int_scores(q, keys), 8)
-    sparse = layer_forward(q, keys[sel], values[sel], 500.0, 1 / 127, 1.0)
-    dense = layer_forward(q, keys, values, 500.0, 1 / 127, 1.0)
-    assert np.allclose(sparse, dense, atol=1e-6)
-
-
-def test_quantisation_gap_zero_for_own_quantisation():
-    y = np.array([0.3, -0.2, 0.9])
-    assert quantisation_gap(quantise_query(y), y) == 0
-
-
-def test_quantisation_gap_counts_largest_difference():
-    y = np.array([0.3, -0.2, 0.9])
-    claimed = quantise_query(y).copy()
-    claimed[1] += 3
-    assert quantisation_gap(claimed, y) == 3
+    scale = logit_scale(500.0, 1 / 127)
+    sparse = layer_forward(q, keys[sel], values[sel], scale).output
+    dense = layer_forward(q, keys, values, scale).output
+    assert np.array_equal(sparse, dense)

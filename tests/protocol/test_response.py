@@ -34,12 +34,13 @@ def assert_same(a: Response, b: Response) -> None:
     assert len(a.layers) == len(b.layers)
     for la, lb in zip(a.layers, b.layers, strict=True):
         assert np.array_equal(la.q, lb.q) and la.q.dtype == lb.q.dtype == np.int8
+        assert la.tau == lb.tau and isinstance(la.tau, int)
         assert la.selected == lb.selected
         assert np.array_equal(la.key_columns, lb.key_columns)
         assert np.array_equal(la.value_rows, lb.value_rows)
         assert la.key_proof == lb.key_proof
         assert la.value_proof == lb.value_proof
-    assert a.output.dtype == b.output.dtype == np.float64
+    assert a.output.dtype == b.output.dtype == np.int64
     assert np.array_equal(a.output, b.output)
     assert a.prover == b.prover
     assert a.signature == b.signature
@@ -153,7 +154,13 @@ def test_invalid_binary_bad_magic(raw):
 
 def test_invalid_binary_magic_version(raw):
     with pytest.raises(FormatError, match="magic"):
-        decode_binary(raw[:3] + b"\x02" + raw[4:])
+        decode_binary(b"GPX" + raw[3:])
+
+
+@pytest.mark.parametrize("version", [1, 3, 255])
+def test_invalid_binary_other_format_version(raw, version):
+    with pytest.raises(FormatError, match=f"format version {version};.*only version 2"):
+        decode_binary(raw[:3] + bytes([version]) + raw[4:])
 
 
 def test_invalid_binary_unknown_flag(raw):
@@ -169,7 +176,7 @@ def test_invalid_binary_zstd_flag_on_plain_body(raw):
 def test_invalid_binary_random_bytes():
     rng = np.random.default_rng(0)
     for _ in range(200):
-        junk = b"GPR\x01\x00" + rng.bytes(int(rng.integers(0, 300)))
+        junk = b"GPR\x02\x00" + rng.bytes(int(rng.integers(0, 300)))
         with pytest.raises(FormatError):
             decode_binary(junk)
 
@@ -184,10 +191,17 @@ def test_invalid_binary_nan_input(raw):
         decode_binary(raw[:at] + np.array([np.nan], dtype=">f4").tobytes() + raw[at + 4 :])
 
 
-def test_invalid_binary_infinite_output(raw, resp):
-    at = len(raw) - 20 - 65 - 8 * resp.output.size
-    with pytest.raises(FormatError, match="NaN"):
-        decode_binary(raw[:at] + np.array([np.inf], dtype=">f8").tobytes() + raw[at + 8 :])
+@pytest.mark.parametrize("value", [(127 << 16) + 1, -(127 << 16) - 1, -(1 << 31)])
+def test_invalid_binary_output_out_of_range(raw, resp, value):
+    at = len(raw) - 20 - 65 - 4 * resp.output.size
+    with pytest.raises(FormatError, match="output holds a value beyond"):
+        decode_binary(raw[:at] + np.array([value], dtype=">i4").tobytes() + raw[at + 4 :])
+
+
+def test_binary_output_at_the_bound_decodes(raw, resp):
+    at = len(raw) - 20 - 65 - 4 * resp.output.size
+    ok = decode_binary(raw[:at] + np.array([-(127 << 16)], dtype=">i4").tobytes() + raw[at + 4 :])
+    assert ok.output[0] == -(127 << 16)
 
 
 def test_invalid_binary_zero_layers(raw, resp):
@@ -270,7 +284,9 @@ def test_invalid_json_selected_bool(obj):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("format", "ghostproof/response/2"),
+        ("format", "ghostproof/response/1"),
+        ("format", "ghostproof/response/3"),
+        ("format", "ghostproof/reply/2"),
         ("modelId", -1),
         ("modelId", 1 << 256),
         ("modelId", "7"),
@@ -300,12 +316,25 @@ def test_invalid_json_top_level_field(obj, field, value):
         ("keyProof", ["0x00"]),
         ("valueProof", "0x00"),
         ("dOut", 0),
+        ("tau", 1 << 31),
+        ("tau", -(1 << 31)),
+        ("tau", 1.0),
+        ("tau", "5"),
+        ("tau", True),
     ],
 )
 def test_invalid_json_layer_field(obj, field, value):
     bad = json.loads(json.dumps(obj))
     bad["layers"][0][field] = value
     with pytest.raises(FormatError):
+        _loads(bad)
+
+
+@pytest.mark.parametrize("value", [[1.5], [(127 << 16) + 1], [True], ["1"], []])
+def test_invalid_json_output(obj, value):
+    bad = json.loads(json.dumps(obj))
+    bad["output"] = value
+    with pytest.raises(FormatError, match="output"):
         _loads(bad)
 
 

@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 from protocol.errors import InputError, ModelError  # noqa: E402
 from protocol.layer import (  # noqa: E402
     int_scores,
-    layer_forward,
     quantise_keys,
     quantise_query,
     quantise_values,
+    reference_layer_forward,
     top_k,
 )
 from prover.hopfield import HopfieldLookup, pick_device  # noqa: E402
@@ -50,7 +50,7 @@ def test_dense_output_matches_layer_forward_over_all_columns(committed) -> None:
     m = HopfieldLookup.from_committed(keys, values, s_k, s_v, BETA, K)
     y = m(torch.from_numpy(x), sparse=False).cpu().numpy()
     for i in range(len(x)):
-        ref = layer_forward(quantise_query(x[i]), keys, values, BETA, s_k, s_v)
+        ref = reference_layer_forward(quantise_query(x[i]), keys, values, BETA, s_k, s_v)
         np.testing.assert_allclose(y[i], ref, rtol=1e-10, atol=1e-12)
 
 
@@ -69,7 +69,7 @@ def test_sparse_selection_matches_protocol_top_k(committed) -> None:
         q = quantise_query(x[i])
         expected = top_k(int_scores(q, keys), K)
         np.testing.assert_array_equal(sel[i], expected)
-        ref = layer_forward(q, keys[expected], values[expected], BETA, s_k, s_v)
+        ref = reference_layer_forward(q, keys[expected], values[expected], BETA, s_k, s_v)
         np.testing.assert_allclose(y[i], ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(m.forward_selected(x[i], expected).numpy(), ref, rtol=1e-10)
 

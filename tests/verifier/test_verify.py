@@ -18,7 +18,7 @@ from protocol.merkle import multiproof
 from protocol.response import LayerProof, Request, Response, dumps_response, encode_binary, loads_response
 from protocol.response import decode_binary as decode
 from protocol.signing import SECP256K1_HALF_N, sign_digest
-from tests.conftest import CHAIN_ID, CONTRACT, MODEL_ID, NONCE, PROVER_KEY
+from tests.conftest import CHAIN_ID, CONTRACT, MODEL_ID, NONCE, PROVER_KEY, PROVER_KEY_ADDRESS
 from verifier.verify import Expected, verify
 
 SECP256K1_N = 2 * SECP256K1_HALF_N + 1
@@ -222,8 +222,8 @@ TAMPERS = [
     ("signature-zero", lambda r: replace_top(r, signature=bytes(65)), False, ReceiptError, None, None),
     # the claimed output (signed)
     (
-        "output-element",
-        lambda r: replace_top(r, output=r.output + np.eye(r.output.size)[0] * 1e-6),
+        "output-element-by-1",
+        lambda r: replace_top(r, output=r.output + np.eye(r.output.size, dtype=np.int64)[0]),
         True,
         ProofError,
         None,
@@ -234,11 +234,14 @@ TAMPERS = [
     # whole layers
     ("layers-dropped", lambda r: replace_top(r, layers=r.layers[:1]), True, ProofError, None, None),
     ("layers-swapped", lambda r: replace_top(r, layers=r.layers[::-1]), True, ProofError, 0, None),
-    ("L1-q-by-1", lambda r: q_plus(r, 1, 1), True, ProofError, None, None),  # changes the output
 ]
 for i in (0, 1):
     TAMPERS += [
+        # format 2: the claimed query must equal the verifier's exactly (no ±1 band)
+        (f"L{i}-q-by-1", lambda r, i=i: q_plus(r, i, 1), True, ProofError, i, None),
         (f"L{i}-q-by-2", lambda r, i=i: q_plus(r, i, 2), True, ProofError, i, None),
+        (f"L{i}-tau-plus-1", lambda r, i=i: with_layer(r, i, tau=r.layers[i].tau + 1), True, ProofError, i, None),
+        (f"L{i}-tau-minus-1", lambda r, i=i: with_layer(r, i, tau=r.layers[i].tau - 1), True, ProofError, i, None),
         (f"L{i}-q-short", lambda r, i=i: with_layer(r, i, q=r.layers[i].q[:-1]), True, ProofError, i, None),
         (f"L{i}-selected-swap", lambda r, i=i: swap_selected(r, i), True, MultiproofError, i, "K"),
         (f"L{i}-selected-drop", lambda r, i=i: drop_selected(r, i), True, ProofError, i, None),
@@ -364,9 +367,55 @@ def test_resigning_an_untouched_response_keeps_it_valid(small, resp, root):
     verify(resign(resp), small.model.ghost, root)
 
 
-def test_query_off_by_one_before_the_last_layer_is_tolerated(small, resp, root):
-    """DESIGN §3: a claimed query may differ by ±1 per element (float rounding at a boundary)."""
-    verify(resign(q_plus(resp, 0, 1)), small.model.ghost, root)
+def prove_from_query(model, request: Request, q0: np.ndarray) -> Response:
+    """An answer computed honestly in every step but one: layer 0 starts from ``q0`` (a
+    lying prover's nearby query) instead of the quantised request input."""
+    from protocol.layer import int_scores, layer_forward, requantise, top_k
+
+    layers, q = [], q0
+    for i, layer in enumerate(model.layers):
+        sel = [int(j) for j in top_k(int_scores(q, layer.keys), layer.spec.k)]
+        result = layer_forward(q, layer.keys[sel], layer.values[sel], layer.spec.logit_scale)
+        tree_k, tree_v = model.trees[i]
+        layers.append(LayerProof(
+            q=q, tau=result.tau, selected=tuple(sel), key_columns=layer.keys[sel],
+            value_rows=layer.values[sel], key_proof=tuple(multiproof(tree_k, sel)),
+            value_proof=tuple(multiproof(tree_v, sel)),
+        ))
+        y, q = result.output, requantise(result.output)
+    return resign(Response(
+        request=request, ghost_root=model.ghost_root, chain_id=CHAIN_ID, verifying_contract=CONTRACT,
+        layers=tuple(layers), output=y, prover=PROVER_KEY_ADDRESS, signature=bytes(65),
+    ))
+
+
+def test_invalid_nearby_query_that_changes_the_selection(small, resp, root):
+    """Issue 9 item 1: with format 1's ±1 band a prover could answer a nearby query q′ whose
+    exact top-k differs, and sign it. Build such a q′ (every element moved by at most 1,
+    towards the best unselected column and away from the weakest selected one) and show
+    that the answer computed honestly from it is refused."""
+    from protocol.layer import int_scores, top_k
+
+    layer0 = small.model.layers[0]
+    q = resp.layers[0].q
+    scores = int_scores(q, layer0.keys)
+    selected = top_k(scores, layer0.spec.k)
+    outside = max(set(range(layer0.spec.n)) - set(selected.tolist()), key=lambda j: (scores[j], -j))
+    weakest = min(selected.tolist(), key=lambda j: (scores[j], -j))
+    push = np.sign(layer0.keys[outside].astype(np.int16) - layer0.keys[weakest])
+    nearby = np.clip(q.astype(np.int16) + push, -127, 127).astype(np.int8)
+    assert np.max(np.abs(nearby.astype(np.int16) - q)) == 1
+    assert top_k(int_scores(nearby, layer0.keys), layer0.spec.k).tolist() != selected.tolist()
+    lie = prove_from_query(small.model, resp.request, nearby)
+    with pytest.raises(ProofError, match="quantised input") as info:
+        verify(lie, small.model.ghost, root)
+    assert info.value.layer == 0
+
+
+def test_prove_from_query_is_honest_with_the_true_query(small, resp, root):
+    """The helper above, given the true quantised query, makes an answer that verifies."""
+    again = prove_from_query(small.model, resp.request, resp.layers[0].q)
+    assert np.array_equal(verify(again, small.model.ghost, root).output, resp.output)
 
 
 def test_valid_but_not_top_k_selection_verifies(small, resp, root):
@@ -386,10 +435,9 @@ def test_valid_but_not_top_k_selection_verifies(small, resp, root):
     )
     from protocol.layer import layer_forward
 
-    out = layer_forward(
-        lp.q, layer.keys[sel], layer.values[sel], layer.spec.beta, layer.spec.s_k, layer.spec.s_v
-    )
-    forged = resign(replace_top(forged, output=out))
+    result = layer_forward(lp.q, layer.keys[sel], layer.values[sel], layer.spec.logit_scale)
+    forged = with_layer(forged, 1, tau=result.tau)
+    forged = resign(replace_top(forged, output=result.output))
     assert verify(forged, small.model.ghost, root).selections[1] == tuple(sel)
 
 
@@ -491,11 +539,11 @@ def test_layer_proof_type(resp):
     assert all(isinstance(lp, LayerProof) for lp in resp.layers)
 
 
-# ---------------------------------------------------------------- models whose scales overflow
+# ---------------------------------------------------------------- extreme header scales
 
 
-def _overflowing_model(beta: float, s_k: float, s_v: float, layers: int = 1):
-    """A committed model whose header scales make float64 overflow (a lying prover's choice)."""
+def _model_with_scales(logit_scale: int, s_v: float, layers: int = 2):
+    """A committed model with extreme committed scales (a lying prover's choice)."""
     from protocol.ghost import LayerSpec
     from prover.commit import CommittedLayer, commit_model
 
@@ -504,67 +552,28 @@ def _overflowing_model(beta: float, s_k: float, s_v: float, layers: int = 1):
         CommittedLayer(
             rng.integers(-127, 128, (16, 8), dtype=np.int8),
             rng.integers(-127, 128, (16, 8), dtype=np.int8),
-            LayerSpec(8, 8, 16, 4, beta, s_k, s_v),
+            LayerSpec(8, 8, 16, 4, 1.0, 1.0, s_v, logit_scale),
         )
         for _ in range(layers)
     ]
-    return commit_model("overflow", committed)
+    return commit_model("extreme", committed)
 
 
 @pytest.mark.parametrize(
-    ("beta", "s_k", "s_v"),
-    [(1.0, 1 / 127, 1e308), (1e300, 1e300, 1 / 127)],
-    ids=["infinite-output", "nan-softmax"],
+    ("logit_scale", "s_v"),
+    [(0, 1e308), ((1 << 32) - 1, 1e-300), (1 << 31, 1.0)],
+    ids=["uniform-softmax-huge-sV", "argmax-softmax-tiny-sV", "steep"],
 )
-def test_invalid_output_claim_when_recomputation_is_not_finite(beta, s_k, s_v):
-    """±inf or NaN in the recomputed output compares as "within tolerance" of any claim."""
+def test_extreme_scales_stay_exact(logit_scale, s_v):
+    """Format 2 computes in bounded integers: no header scale can overflow the verifier, and
+    an output changed by one unit is still caught (format 1 compared floats that could be inf)."""
     from prover.prove import Prover
 
-    model = _overflowing_model(beta, s_k, s_v)
+    model = _model_with_scales(logit_scale, s_v)
     x = np.linspace(-1, 1, 8, dtype=np.float32)
-    with np.errstate(all="ignore"):
-        honest = Prover(model, PROVER_KEY).prove(x, nonce=NONCE)
-        lie = resign(replace_top(honest, output=np.full(8, 42.0)))
-        with pytest.raises(ProofError, match="not finite") as info:
-            verify(lie, model.ghost, model.ghost_root)
-    assert info.value.layer == 0
-
-
-def test_invalid_non_finite_output_before_the_last_layer_is_a_proof_error():
-    """A NaN layer output must fail as ProofError, not escape as InputError from quantise."""
-    from protocol.layer import layer_forward, quantise_query
-
-    model = _overflowing_model(1e300, 1e300, 1 / 127, layers=2)
-    x = np.linspace(-1, 1, 8, dtype=np.float32)
-    q = quantise_query(x)  # the prover cannot quantise layer 0's NaN output: forge layer 1's q
-    layers = []
-    for i, layer in enumerate(model.layers):
-        sel = list(range(4))
-        tree_k, tree_v = model.trees[i]
-        layers.append(
-            LayerProof(
-                q=q,
-                selected=tuple(sel),
-                key_columns=layer.keys[sel],
-                value_rows=layer.values[sel],
-                key_proof=tuple(multiproof(tree_k, sel)),
-                value_proof=tuple(multiproof(tree_v, sel)),
-            )
-        )
-    with np.errstate(all="ignore"):
-        assert np.isnan(layer_forward(q, layers[0].key_columns, layers[0].value_rows, 1e300, 1e300, 1)).all()
-    resp = resign(
-        Response(
-            request=Request(0, x, NONCE),
-            ghost_root=model.ghost_root,
-            chain_id=0,
-            verifying_contract="0x" + "00" * 20,
-            layers=tuple(layers),
-            output=np.zeros(8),
-            prover="0x" + "00" * 20,
-            signature=bytes(65),
-        )
-    )
-    with np.errstate(all="ignore"), pytest.raises(ProofError, match="not finite") as info:
-        verify(resp, model.ghost, model.ghost_root)
-    assert info.value.layer == 0
+    honest = Prover(model, PROVER_KEY).prove(x, nonce=NONCE)
+    result = verify(honest, model.ghost, model.ghost_root)
+    assert np.all(np.abs(result.output) <= 127 << 16)
+    lie = resign(replace_top(honest, output=honest.output + np.eye(8, dtype=np.int64)[7]))
+    with pytest.raises(ProofError, match="output differs"):
+        verify(lie, model.ghost, model.ghost_root)
