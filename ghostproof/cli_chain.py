@@ -70,30 +70,27 @@ def _credits(text: str, what: str, bits: int = 256) -> int:
     return int(value)
 
 
+def _whole(units: int) -> str:
+    """Base units (credits or wei, both 18 decimals) as a decimal number of whole ones."""
+    return format(Decimal(units).scaleb(-18).normalize(), "f")
+
+
 def _rpc_url(rpc: str | None) -> str:
     return rpc or os.environ.get(RPC_ENV) or DEFAULT_RPC
 
 
-def _account(
-    chain: object, keystore: Path | None, dev: int | None, key_file: Path | None = None
+def signing_account(
+    chain: Chain | int, keystore: Path | None, dev: int | None, key_file: Path | None = None
 ) -> LocalAccount:
-    """The signing account: --keystore, else --dev-account, else ``key_file``."""
-    from .chain.accounts import PASSWORD_ENV, dev_account, load_key_file, load_keystore
-    from .chain.errors import AccountError
+    """The signing account of every command that signs (deploy, model commit, prove, chain
+    buy): --keystore, else --dev-account, else ``key_file`` (see accounts.resolve_account);
+    the keystore password comes from $GHOSTPROOF_KEYSTORE_PASSWORD or a hidden prompt."""
+    from .chain.accounts import resolve_account
 
-    given = [x for x in (keystore, dev) if x is not None]
-    if len(given) > 1:
-        raise AccountError("give one of --keystore and --dev-account, not both")
-    if keystore is not None:
-        password = os.environ.get(PASSWORD_ENV)
-        if password is None:
-            password = typer.prompt(f"password for {keystore}", hide_input=True, err=True)
-        return load_keystore(keystore, password)
-    if dev is not None:
-        return dev_account(chain, dev)  # type: ignore[arg-type]
-    if key_file is not None and key_file.exists():
-        return load_key_file(key_file)
-    raise AccountError("no signing account: pass --keystore FILE (or --dev-account N on a local chain)")
+    def prompt(path: Path) -> str:
+        return str(typer.prompt(f"password for {path}", hide_input=True, err=True))
+
+    return resolve_account(chain, keystore=keystore, dev=dev, key_file=key_file, password=prompt)
 
 
 def _connect_checked(rpc: str | None, deployment_file: Path | None) -> tuple[Chain, Deployment]:
@@ -128,7 +125,7 @@ def deploy_cmd(
     from .console import out, print_json
 
     chain = connect(_rpc_url(rpc))
-    account = _account(chain, keystore, dev)
+    account = signing_account(chain, keystore, dev)
     params = DeployParams(min_stake=_credits(min_stake, "--min-stake", 96))
     dep, gas = deploy_all(chain, account, params)
     save_deployment(deployment, dep)
@@ -212,6 +209,29 @@ def chain_faucet_cmd(
     out.print(f"funded {to} with {eth} ETH and {credits} credits")
 
 
+def chain_buy_cmd(
+    credits: Annotated[str, typer.Option(help="Credits to buy.")] = "100",
+    rpc: RpcOpt = None,
+    deployment: DeploymentOpt = None,
+    keystore: KeystoreOpt = None,
+    dev: DevAccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Buy credits for ETH from GhostCredit at the deployment's rate (any chain): the stake
+    `model commit` needs, or credits to pay for queries."""
+    from .chain.registry import buy_credits
+    from .console import out, print_json
+
+    units = _credits(credits, "--credits")
+    chain, dep = _connect_checked(rpc, deployment)
+    account = signing_account(chain, keystore, dev)
+    minted, wei = buy_credits(chain, dep, account, units)
+    if as_json:
+        print_json({"account": account.address, "credits": str(minted), "wei": str(wei)})
+        return
+    out.print(f"{account.address} bought {_whole(minted)} credits for {_whole(wei)} ETH")
+
+
 def model_commit_cmd(
     model_dir: Annotated[Path, typer.Argument(help="Model directory (with ghost.json).")],
     rpc: RpcOpt = None,
@@ -236,7 +256,7 @@ def model_commit_cmd(
         raise typer.BadParameter("--margin must fit a uint32")
     chain, dep = _connect_checked(rpc, deployment)
     key_file = model_dir / "prover.key" if chain.is_local else None
-    account = _account(chain, keystore, dev, key_file)
+    account = signing_account(chain, keystore, dev, key_file)
     stake_units = (
         _credits(stake, "--stake", 96) if stake is not None else int(dep.params["minStake"])
     )
@@ -294,9 +314,11 @@ def model_onchain_cmd(
 def register(app: typer.Typer, model_app: typer.Typer) -> None:
     """Add the chain commands to the top-level ``app`` and the ``model`` sub-app."""
     app.command("deploy")(deploy_cmd)
-    chain_app = typer.Typer(help="Run and fund a local chain.", no_args_is_help=True)
+    chain_app = typer.Typer(help="Run and fund a local chain; buy credits on any chain.",
+                          no_args_is_help=True)
     chain_app.command("up")(chain_up_cmd)
     chain_app.command("faucet")(chain_faucet_cmd)
+    chain_app.command("buy")(chain_buy_cmd)
     app.add_typer(chain_app, name="chain")
     model_app.command("commit")(model_commit_cmd)
     model_app.command("onchain")(model_onchain_cmd)

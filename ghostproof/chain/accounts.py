@@ -6,7 +6,9 @@ command line and are never printed.
 from __future__ import annotations
 
 import json
+import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from eth_account import Account
@@ -75,16 +77,44 @@ def load_key_file(path: Path) -> LocalAccount:
         raise AccountError(f"key file {path} does not hold a hex private key") from exc
 
 
-def dev_account(chain: Chain, index: int) -> LocalAccount:
-    """Anvil's dev account ``index`` (0..9); only on a local chain (chain id 31337 or embedded)."""
+def dev_account(chain: Chain | int, index: int) -> LocalAccount:
+    """Anvil's dev account ``index`` (0..9); only on a local chain: the embedded one, or
+    chain id 31337. ``chain`` is a connected Chain, or the chain id a model is anchored on
+    (``prove`` signs offline)."""
     if not 0 <= index < MAX_DEV_ACCOUNTS:
         raise AccountError(f"dev account must be 0..{MAX_DEV_ACCOUNTS - 1}")
-    if not chain.is_embedded and chain.chain_id != LOCAL_CHAIN_ID:
+    local = chain.is_local if isinstance(chain, Chain) else chain == LOCAL_CHAIN_ID
+    if not local:
+        chain_id = chain.chain_id if isinstance(chain, Chain) else chain
         raise WrongChainError(
             f"dev accounts exist only on a local chain (id {LOCAL_CHAIN_ID}); "
-            f"this chain is {chain.chain_id}: use --keystore"
+            f"this chain is {chain_id}: use --keystore"
         )
     return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+def resolve_account(
+    chain: Chain | int,
+    *,
+    keystore: Path | None,
+    dev: int | None,
+    key_file: Path | None,
+    password: Callable[[Path], str],
+) -> LocalAccount:
+    """The one way a command picks its signing account: ``keystore`` (decrypted with
+    $GHOSTPROOF_KEYSTORE_PASSWORD, else ``password(keystore)``, a prompt), else dev account
+    ``dev`` (local chains only, see :func:`dev_account`), else ``key_file`` if it exists.
+    AccountError when both or none are given."""
+    if keystore is not None and dev is not None:
+        raise AccountError("give one of --keystore and --dev-account, not both")
+    if keystore is not None:
+        secret = os.environ.get(PASSWORD_ENV)
+        return load_keystore(keystore, secret if secret is not None else password(keystore))
+    if dev is not None:
+        return dev_account(chain, dev)
+    if key_file is not None and key_file.exists():
+        return load_key_file(key_file)
+    raise AccountError("no signing account: pass --keystore FILE (or --dev-account N on a local chain)")
 
 
 def fund_from_tester(chain: Chain, address: str, wei: int) -> None:

@@ -1,7 +1,8 @@
 """Starting and stopping Anvil (npm @foundry-rs/anvil-linux-amd64) as a local JSON-RPC node.
 
 Used by ``ghostproof chain up`` and the tests. The node listens on 127.0.0.1 only, on a
-free port unless one is given, with chain id 31337 and Anvil's dev accounts.
+free port unless one is given, with chain id 31337 (unless another is given) and Anvil's
+dev accounts.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ def free_port() -> int:
 class Anvil:
     """A running Anvil process; use as a context manager, or call :meth:`stop`."""
 
-    def __init__(self, port: int | None = None, binary: Path = ANVIL_BIN) -> None:
+    def __init__(
+        self, port: int | None = None, binary: Path = ANVIL_BIN, chain_id: int = LOCAL_CHAIN_ID
+    ) -> None:
+        """Start Anvil on ``port`` (default: a free one) with ``chain_id`` (default 31337;
+        another id stands in for a testnet: no dev-account conveniences there)."""
         if not binary.is_file():
             raise AnvilError(f"Anvil is not installed at {binary}: run `make install`")
         self.port = port or free_port()
@@ -42,7 +47,7 @@ class Anvil:
                 str(binary),
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
-                "--chain-id", str(LOCAL_CHAIN_ID),
+                "--chain-id", str(chain_id),
                 "--silent",
             ],
             stdout=subprocess.DEVNULL,

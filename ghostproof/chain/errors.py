@@ -1,12 +1,14 @@
 """Every error the chain adapter raises; each says who raises it. The CLI prints one line.
 
 External failures (an RPC that is down, a transaction the chain refuses) subclass
-``ExternalError`` (exit 3); bad input from the user subclasses ``ValueError`` (exit 2).
+``ExternalError`` (exit 3); bad input from the user subclasses ``ValueError`` (exit 2); an
+answer the chain's record contradicts (retired model, another prover's signature) subclasses
+``ProofError`` (exit 1).
 """
 
 from __future__ import annotations
 
-from protocol.errors import ExternalError, GhostproofError
+from protocol.errors import ExternalError, GhostproofError, ProofError, ReceiptError
 
 
 class ChainError(ExternalError):
@@ -48,6 +50,22 @@ class RootMismatchError(GhostproofError, ValueError):
 class AccountError(GhostproofError, ValueError):
     """Raised by ``accounts`` when no signing account is given, a keystore cannot be read or
     decrypted, or a key file is malformed or readable by others."""
+
+
+class NotRegisteredProverError(AccountError):
+    """Raised by ``registry.check_prover_key`` (``prove``) when the signing key is not the
+    prover registered for the model: every receipt it signed would fail ``verify --rpc``."""
+
+
+class ModelRetiredError(ProofError):
+    """Raised by ``registry.check_active`` (``verify --rpc``) when the model is retired: its
+    prover no longer stands behind new answers (``--allow-retired`` checks an old one)."""
+
+
+class ProverMismatchError(ReceiptError):
+    """Raised by ``registry.check_signer`` (``verify --rpc``) when the receipt was signed by
+    another key than the model's registered prover (e.g. a second prover that registered the
+    same ghostRoot)."""
 
 
 class TransactionRevertedError(ChainError):

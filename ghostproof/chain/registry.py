@@ -1,7 +1,9 @@
 """GhostRegistry and GhostCredit clients: register a model, read it back, update, retire,
 open layer roots on-chain; balances and the dev faucet.
 
-Used by the CLI (``model commit``, ``verify --model-id``), the demo and the audit.
+Used by the CLI (``model commit``, ``prove``, ``verify --model-id``, ``chain buy``), the demo
+and the audit. The ``check_*`` functions raise, change nothing, and are what binds an answer
+or a signing key to the model id's registry entry.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from protocol.constants import MATRIX_TAGS
 from protocol.ghost import GhostFile, LayerRootOpening
 
 from .deployment import Deployment, contract
-from .errors import InsufficientFundsError, TransactionRevertedError, UnknownModelError
-from .provider import Chain
+from .errors import (
+    InsufficientFundsError,
+    ModelRetiredError,
+    NotRegisteredProverError,
+    ProverMismatchError,
+    TransactionRevertedError,
+    UnknownModelError,
+)
+from .provider import Chain, rpc_errors
 from .tx import call, estimate, transact
 
 
@@ -90,6 +99,41 @@ def read_model(chain: Chain, deployment: Deployment, model_id: int) -> Registere
     )
 
 
+def check_active(model: RegisteredModel, *, allow_retired: bool = False) -> None:
+    """ModelRetiredError if ``model`` is retired, unless ``allow_retired`` (checking an answer
+    given while it was active)."""
+    if not model.active and not allow_retired:
+        raise ModelRetiredError(
+            f"model {model.model_id} is retired: its prover no longer stands behind answers "
+            "(pass --allow-retired to check one it gave before)"
+        )
+
+
+def _same_address(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+def check_signer(model: RegisteredModel, signer: str) -> None:
+    """ProverMismatchError unless ``signer`` (the address *recovered* from a receipt's
+    signature) is ``model``'s registered prover. Anyone may register an existing ghostRoot
+    and CID; only the prover of this model id stands behind its answers with its stake."""
+    if not _same_address(signer, model.prover):
+        raise ProverMismatchError(
+            f"receipt is signed by {signer}, but model {model.model_id}'s registered prover "
+            f"is {model.prover}"
+        )
+
+
+def check_prover_key(model_id: int, prover: str, address: str) -> None:
+    """NotRegisteredProverError unless the signing key's ``address`` is ``prover``, the
+    registered prover of ``model_id``: a receipt signed by any other key fails verification."""
+    if not _same_address(address, prover):
+        raise NotRegisteredProverError(
+            f"signing key {address} is not model {model_id}'s registered prover {prover}: "
+            "sign with the key that committed it (--keystore FILE, or --dev-account N on a local chain)"
+        )
+
+
 def credit_balance(chain: Chain, deployment: Deployment, address: str) -> int:
     """Credits held by ``address``."""
     token = contract(chain, "GhostCredit", deployment.credit)
@@ -110,6 +154,27 @@ def approve_credits(
     """Approve ``spender`` to pull ``amount`` credits from ``account``."""
     token = contract(chain, "GhostCredit", deployment.credit)
     return transact(chain, account, token.functions.approve(spender, amount), "approve credits")
+
+
+def buy_credits(
+    chain: Chain, deployment: Deployment, account: LocalAccount, units: int
+) -> tuple[int, int]:
+    """Buy at least ``units`` credit units for ETH from GhostCredit at its on-chain rate (any
+    chain). Returns (units minted, wei paid). TransactionRevertedError if the sale is closed
+    or ``units`` is 0; InsufficientFundsError (nothing sent) if the account cannot pay."""
+    token = contract(chain, "GhostCredit", deployment.credit)
+    rate = int(call(chain, token.functions.creditsPerWei(), "creditsPerWei"))
+    wei = -(-units // rate) if rate else 0  # round up: never fewer credits than asked
+    with rpc_errors(chain):
+        held = int(chain.w3.eth.get_balance(account.address))
+    if held < wei:  # a node refuses to estimate gas for a value the account lacks
+        raise InsufficientFundsError(
+            f"account {account.address} has {held} wei, {units} credit units cost {wei} wei "
+            "plus gas: fund it first"
+        )
+    receipt = transact(chain, account, token.functions.buy(), "buy credits", value=wei)
+    events = token.events.CreditsBought().process_receipt(receipt, errors=DISCARD)
+    return int(events[0]["args"]["credits"]), wei
 
 
 @dataclass(frozen=True)

@@ -206,3 +206,66 @@ def test_invalid_get_model_unknown(env: Env, model_id: int) -> None:
         from ghostproof.chain.tx import call
 
         call(env.chain, env.contract("GhostRegistry").functions.getModel(model_id), "getModel")
+
+
+# ---------------------------------------------------------------- binding checks (pure)
+
+A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
+
+
+def _model(active: bool = True, prover: str = A):
+    from ghostproof.chain.registry import RegisteredModel
+
+    return RegisteredModel(1, b"\x11" * 32, cid_from_digest(b"\x22" * 32), prover, 1, 0, STAKE, active, 0)
+
+
+def test_check_active_accepts_active_model() -> None:
+    from ghostproof.chain.registry import check_active
+
+    check_active(_model())
+
+
+def test_invalid_check_active_retired() -> None:
+    from ghostproof.chain.errors import ModelRetiredError
+    from ghostproof.chain.registry import check_active
+    from protocol.errors import ProofError
+
+    with pytest.raises(ModelRetiredError, match="retired") as info:
+        check_active(_model(active=False))
+    assert isinstance(info.value, ProofError)  # exit 1: the answer's model no longer stands
+    check_active(_model(active=False), allow_retired=True)
+
+
+def test_check_signer_ignores_case() -> None:
+    from ghostproof.chain.registry import check_signer
+
+    check_signer(_model(prover=A), A.upper().replace("0X", "0x"))
+
+
+def test_invalid_check_signer_other_prover() -> None:
+    from ghostproof.chain.errors import ProverMismatchError
+    from ghostproof.chain.registry import check_signer
+
+    with pytest.raises(ProverMismatchError) as info:
+        check_signer(_model(prover=A), B)
+    assert A in str(info.value) and B in str(info.value)
+
+
+def test_invalid_check_prover_key_other_key() -> None:
+    from ghostproof.chain.errors import AccountError, NotRegisteredProverError
+    from ghostproof.chain.registry import check_prover_key
+
+    check_prover_key(1, A, A)
+    with pytest.raises(NotRegisteredProverError) as info:
+        check_prover_key(1, A, B)
+    assert isinstance(info.value, AccountError)  # exit 2: the user chose the wrong key
+    assert A in str(info.value) and B in str(info.value)
+
+
+def test_buy_credits_rounds_up(env: Env) -> None:
+    from ghostproof.chain.registry import buy_credits, credit_balance
+
+    buyer = env.new_account()
+    minted, wei = buy_credits(env.chain, env.deployment, buyer, 2 * PARAMS.credits_per_wei + 1)
+    assert wei == 3 and minted == 3 * PARAMS.credits_per_wei
+    assert credit_balance(env.chain, env.deployment, buyer.address) == minted
