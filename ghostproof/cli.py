@@ -11,17 +11,22 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import numpy as np
 import typer
 
 from protocol.errors import ExternalError, GhostproofError, ProofError
-from protocol.hashing import from_hex, to_hex
+from protocol.hashing import to_hex
 
 from . import cli_chain, cli_ipfs
 from .console import err, out, print_json, progress
+
+if TYPE_CHECKING:
+    from protocol.response import Response
+
+    from .binding import Trust
 
 app = typer.Typer(
     help="Verifiable inference for Hopfield lookup models, anchored on an EVM chain.",
@@ -156,39 +161,64 @@ def prove_cmd(
     model_id: Annotated[
         int | None, typer.Option("--model-id", help="Registry model id (default: DIR/anchor.json's).")
     ] = None,
+    nonce: Annotated[
+        str | None, typer.Option("--nonce", help="The request nonce, 0x + 64 hex (default: random).")
+    ] = None,
+    request_out: Annotated[
+        Path | None,
+        typer.Option("--request-out", help="Also write the request (model id, input, nonce) "
+                     "here, for `verify --request`."),
+    ] = None,
+    keystore: cli_chain.KeystoreOpt = None,
+    dev: cli_chain.DevAccountOpt = None,
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="Take the receipt domain and registered prover "
+                                 "from this chain (default: DIR/anchor.json).")
+    ] = None,
+    deployment: Annotated[
+        Path | None, typer.Option("--deployment", help="Deployment file (with --rpc).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one query with a proof and a receipt signed for the model's chain and registry.
 
     After ``ghostproof model commit DIR`` the receipt domain (chain id, registry, model id)
-    comes from DIR/anchor.json; before, the receipt is for model 0 on no chain.
+    and the registered prover come from DIR/anchor.json (or the chain, with --rpc); before,
+    the receipt is for model 0 on no chain. The signer is --keystore, --dev-account, or
+    DIR/prover.key; a key that is not the registered prover is refused before any work.
     """
-    from prover.modeldir import load_model_dir, make_prover
+    from prover.modeldir import KEY_FILE, load_model_dir, make_prover
 
-    from .files import read_input, write_response
+    from .binding import prove_domain
+    from .files import parse_nonce, read_input, write_request, write_response
 
     if (input_path is None) == (sample is None):
         raise typer.BadParameter("give exactly one of --input FILE.npy or --sample I")
+    nonce_bytes = parse_nonce(nonce) if nonce is not None else None
+    domain = prove_domain(directory, model_id, rpc, deployment)
+    account = cli_chain.signing_account(domain.chain_id, keystore, dev, directory / KEY_FILE)
+    domain.check_key(account.address)
     md = load_model_dir(directory)
     x = read_input(input_path) if input_path is not None else md.sample(sample)
-    domain = read_anchor(directory)
-    if model_id is None:
-        model_id = int(domain.get("modelId", 0))
-    elif domain.get("modelId") != model_id:
-        domain = {}
     prover = make_prover(
         md,
         exact=exact,
-        model_id=model_id,
-        chain_id=int(domain.get("chainId", 0)),
-        verifying_contract=domain.get("registry"),
+        model_id=domain.model_id,
+        chain_id=domain.chain_id,
+        verifying_contract=domain.registry,
+        private_key=bytes(account.key),
     )
     started = time.perf_counter()
-    response = prover.prove(x)
+    response = prover.prove(x, nonce_bytes)
     ms = (time.perf_counter() - started) * 1e3
     size = write_response(out_path, response, binary=binary)
+    if request_out is not None:
+        write_request(request_out, response.request)
     result = {
         "response": str(out_path),
+        "request": str(request_out) if request_out is not None else None,
+        "nonce": to_hex(response.request.nonce),
+        "prover": prover.address,
         "bytes": size,
         "proveMs": round(ms, 2),
         "top1": int(np.argmax(response.output)),
@@ -199,26 +229,9 @@ def prove_cmd(
         print_json(result)
     else:
         out.print(f"proved in {ms:.1f} ms → {out_path} ({size} bytes); top-1 = {result['top1']}")
-
-
-def read_anchor(directory: Path) -> dict:
-    """DIR/anchor.json written by ``model commit`` (empty when the model is not anchored)."""
-    import json
-
-    from protocol.errors import ModelError
-
-    path = directory / "anchor.json"
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(obj, dict):
-        return {}
-    for key, kind in (("modelId", int), ("chainId", int), ("registry", str)):
-        value = obj.get(key, kind())
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ModelError(f"{path}: {key} must be a{'n integer' if kind is int else ' string'}")
-    return obj
+        if request_out is not None:
+            out.print(f"request (input, nonce) → {request_out}: `verify --request {request_out}` "
+                      "checks that the answer answers it")
 
 
 @app.command("verify")
@@ -231,47 +244,45 @@ def verify_cmd(
     deployment: Annotated[
         Path | None, typer.Option("--deployment", help="Deployment file (with --rpc).")
     ] = None,
+    request_path: Annotated[
+        Path | None, typer.Option("--request", help="The request file you sent (prove --request-out).")
+    ] = None,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="The .npy input you sent (with --nonce).")
+    ] = None,
+    nonce: Annotated[str | None, typer.Option("--nonce", help="The nonce you sent, 0x…")] = None,
+    allow_retired: Annotated[
+        bool, typer.Option("--allow-retired", help="Accept a retired model (an old answer).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify a response; exit 0 and print the output if valid, 1 and the reason if not."""
-    from prover.modeldir import read_ghost
-    from verifier.verify import Expected, verify
+    """Verify a response; exit 0 and print the output if valid, 1 and the reason if not.
 
+    With --request (or --input and --nonce) the answer must answer that request; without,
+    it may answer any question (the output says so). With --rpc the model must be active and
+    the receipt signed by its registered prover, for this chain and registry.
+    """
+    from prover.modeldir import read_ghost
+
+    from .binding import check_answer, sent_request, verify_trust
     from .files import read_response
 
     response = read_response(response_path)
     ghost = read_ghost(ghost_path)
-    source = "--root"
-    expected = None
-    if rpc is not None or model_id is not None:
-        if model_id is None:
-            raise typer.BadParameter("--rpc needs --model-id")
-        from .chain import read_registered_model
-        from .chain.deployment import load_deployment
-
-        registered = read_registered_model(rpc, deployment, model_id)
-        dep = load_deployment(deployment)
-        anchored = registered.ghost_root
-        source = f"chain {dep.chain_id} (model {model_id})"
-        expected = Expected(
-            model_id=model_id,
-            chain_id=dep.chain_id,
-            verifying_contract=dep.registry,
-            prover=registered.prover,
-        )
-    elif root is not None:
-        anchored = from_hex(root, "--root", 32)
-    else:
-        anchored = ghost.ghost_root
-        source = "ghost file (not anchored: pass --root or --rpc to trust-minimise)"
+    sent = sent_request(request_path, input_path, nonce, model_id)
+    trust = verify_trust(ghost, sent, root=root, rpc=rpc, model_id=model_id,
+                         deployment_file=deployment, allow_retired=allow_retired)
+    if not trust.anchored:
         err.print(f"warning: no anchored root given; trusting {ghost_path}")
     started = time.perf_counter()
-    result = verify(response, ghost, anchored, expected)
+    result = check_answer(response, ghost, trust)
     ms = (time.perf_counter() - started) * 1e3
     summary = {
         "valid": True,
-        "ghostRoot": to_hex(anchored),
-        "rootSource": source,
+        "ghostRoot": to_hex(trust.ghost_root),
+        "rootSource": trust.source,
+        "boundToRequest": trust.bound_to_request,
+        "requestHash": to_hex(response.request.hash) if trust.bound_to_request else None,
         "prover": result.prover,
         "top1": result.top1,
         "output": [float(v) for v in result.output],
@@ -281,8 +292,17 @@ def verify_cmd(
         print_json(summary)
     else:
         out.print(f"[green]valid[/green]: top-1 = {result.top1}, signed by {result.prover}, "
-                  f"root from {source} ({ms:.2f} ms)")
+                  f"root from {trust.source} ({ms:.2f} ms)")
+        out.print(_request_line(trust, response))
         out.print("output: " + " ".join(f"{v:.4g}" for v in result.output))
+
+
+def _request_line(trust: Trust, response: Response) -> str:
+    """The human line saying whether the answer was checked against the client's request."""
+    if trust.bound_to_request:
+        return f"answers your request {to_hex(response.request.hash)} (input and nonce checked)"
+    return ("[yellow]not bound to a request[/yellow]: this answers some question, not "
+            "necessarily yours (pass --request FILE, or --input X.npy --nonce 0x…)")
 
 
 @app.command("demo")
