@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import click
-import numpy as np
 import typer
 
 from protocol.errors import ExternalError, GhostproofError, ProofError
 from protocol.hashing import to_hex
+from protocol.layer import output_values, top1
 
 from . import cli_chain, cli_ipfs
 from .console import err, out, print_json, progress
@@ -221,9 +221,11 @@ def prove_cmd(
         "prover": prover.address,
         "bytes": size,
         "proveMs": round(ms, 2),
-        "top1": int(np.argmax(response.output)),
-        "output": [float(v) for v in response.output],
+        "top1": top1(response.output),
+        "output": [int(v) for v in response.output],
+        "values": [float(v) for v in output_values(response.output, md.ghost.header.layers[-1].s_v)],
         "selected": [list(lp.selected) for lp in response.layers],
+        "thresholds": [lp.tau for lp in response.layers],
     }
     if as_json:
         print_json(result)
@@ -285,7 +287,9 @@ def verify_cmd(
         "requestHash": to_hex(response.request.hash) if trust.bound_to_request else None,
         "prover": result.prover,
         "top1": result.top1,
-        "output": [float(v) for v in result.output],
+        "output": [int(v) for v in result.output],
+        "values": [float(v) for v in result.values],
+        "thresholds": list(result.thresholds),
         "verifyMs": round(ms, 3),
     }
     if as_json:
@@ -294,7 +298,7 @@ def verify_cmd(
         out.print(f"[green]valid[/green]: top-1 = {result.top1}, signed by {result.prover}, "
                   f"root from {trust.source} ({ms:.2f} ms)")
         out.print(_request_line(trust, response))
-        out.print("output: " + " ".join(f"{v:.4g}" for v in result.output))
+        out.print("output: " + " ".join(f"{v:.4g}" for v in result.values))
 
 
 def _request_line(trust: Trust, response: Response) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from protocol.constants import MAX_DIM
 from protocol.errors import FormatError, InputError
 from protocol.hashing import from_hex, to_hex
-from protocol.jsonlimits import load_json
+from protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
 from protocol.layer import check_vector
 from protocol.response import (
     Request,
@@ -36,9 +36,11 @@ MAX_REQUEST_BYTES = 4 << 20
 def read_response(path: Path) -> Response:
     """Load a response file, JSON or binary (told apart by the binary magic)."""
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_RESPONSE_JSON_BYTES)
     except OSError as exc:
         raise FormatError(f"cannot read response {path}: {exc.strerror}") from exc
+    if len(data) > MAX_RESPONSE_JSON_BYTES:
+        raise FormatError(f"response {path} is larger than {MAX_RESPONSE_JSON_BYTES} bytes")
     if data[:3] == b"GPR":
         return decode_binary(data)
     return loads_response(data)

@@ -243,10 +243,6 @@ def response_from_json(obj: object) -> Response:
     )
 
 
-def _reject_constant(name: str) -> float:
-    raise FormatError(f"JSON constant {name} is not allowed")
-
-
 def dumps_response(resp: Response) -> str:
     """The response as JSON text."""
     return json.dumps(response_to_json(resp), indent=1)

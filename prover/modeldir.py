@@ -270,8 +270,10 @@ def load_model_dir(
     try:
         meta = load_json(read_capped(directory / META_FILE, MAX_META_BYTES), what=META_FILE,
                          max_bytes=MAX_META_BYTES)
-    except (OSError, FormatError):
+    except FileNotFoundError:
         meta = {}
+    except (OSError, FormatError) as exc:
+        raise ModelError(f"{directory / META_FILE} is unreadable: {exc}") from None
     if not isinstance(meta, dict):
         meta = {}
     layers = []

@@ -10,15 +10,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from protocol.chunks import cid_for_bytes  # noqa: E402
-from protocol.ghost import LayerSpec  # noqa: E402
-from protocol.hashing import to_hex  # noqa: E402
-from protocol.receipt import layer_selection_hash, output_hash, selection_hash  # noqa: E402
-from protocol.response import dumps_response, encode_binary  # noqa: E402
-from prover.commit import CommittedLayer, commit_model  # noqa: E402
-from prover.prove import Prover  # noqa: E402
+from protocol.chunks import cid_for_bytes
+from protocol.ghost import LayerSpec
+from protocol.hashing import to_hex
+from protocol.receipt import layer_selection_hash, output_hash, selection_hash
+from protocol.response import dumps_response, encode_binary
+from prover.commit import CommittedLayer, commit_model
+from prover.prove import Prover
 
 KEYS = np.array([[127, 0, 0, 0], [0, 127, 0, 0], [0, 0, 90, 90]], dtype=np.int8)
 VALUES = np.array([[127, 0], [0, 127], [64, 64]], dtype=np.int8)
@@ -48,7 +48,8 @@ def main() -> None:
     print("ghost file CID", cid_for_bytes(ghost.to_bytes()))
     print("prover        ", response.prover)
     print("q_0           ", to_hex(layer.q.tobytes()), "tau", layer.tau, "S", layer.selected)
-    print("keyColumns    ", to_hex(layer.key_columns.tobytes()), "valueRows", to_hex(layer.value_rows.tobytes()))
+    print("keyColumns    ", to_hex(layer.key_columns.tobytes()))
+    print("valueRows     ", to_hex(layer.value_rows.tobytes()))
     print("keyProof      ", [to_hex(h) for h in layer.key_proof])
     print("valueProof    ", [to_hex(h) for h in layer.value_proof])
     print("output        ", response.output.tolist(), "=", (response.output / 65536 / 127).tolist())

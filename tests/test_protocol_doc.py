@@ -21,7 +21,8 @@ DOC = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("protocol_example", ROOT / "scripts" / "protocol_example.py")
+    path = ROOT / "scripts" / "protocol_example.py"
+    spec = importlib.util.spec_from_file_location("protocol_example", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -41,7 +42,8 @@ def test_appendix_ghost_file_and_roots(toy):
     assert ghost.to_bytes().decode() in DOC
     for value in (ghost.header_hash, ghost.layers_root, ghost.ghost_root):
         assert to_hex(value) in DOC
-    assert f"logitScale = roundHalfEven(8 · (1/127) / 127 · log2(e) · 2^32) = {ghost.header.layers[0].logit_scale}" in DOC
+    scale = ghost.header.layers[0].logit_scale
+    assert f"logitScale = roundHalfEven(8 · (1/127) / 127 · log2(e) · 2^32) = {scale}" in DOC
 
 
 def test_appendix_answer(toy):

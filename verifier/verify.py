@@ -197,6 +197,6 @@ def _output_mismatch(claimed: np.ndarray, own: np.ndarray) -> str:
     if claimed.shape != own.shape:
         return f"claimed output has {claimed.size} elements, expected {own.size}"
     j = int(np.flatnonzero(claimed != own)[0])
-    return f"claimed output differs from the recomputed one at element {j} ({int(claimed[j])} ≠ {int(own[j])})"
+    return f"claimed output differs from the recomputed one at element {j} ({claimed[j]} ≠ {own[j]})"
 
 

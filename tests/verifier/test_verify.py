@@ -104,6 +104,10 @@ def q_plus(resp: Response, i: int, delta: int) -> Response:
     return with_layer(resp, i, q=q.astype(np.int8))
 
 
+def tau_plus(resp: Response, i: int, delta: int) -> Response:
+    return with_layer(resp, i, tau=resp.layers[i].tau + delta)
+
+
 def proof_edit(resp: Response, i: int, field: str, how: str) -> Response:
     proof = list(getattr(resp.layers[i], field))
     if how == "flip":
@@ -240,8 +244,8 @@ for i in (0, 1):
         # format 2: the claimed query must equal the verifier's exactly (no ±1 band)
         (f"L{i}-q-by-1", lambda r, i=i: q_plus(r, i, 1), True, ProofError, i, None),
         (f"L{i}-q-by-2", lambda r, i=i: q_plus(r, i, 2), True, ProofError, i, None),
-        (f"L{i}-tau-plus-1", lambda r, i=i: with_layer(r, i, tau=r.layers[i].tau + 1), True, ProofError, i, None),
-        (f"L{i}-tau-minus-1", lambda r, i=i: with_layer(r, i, tau=r.layers[i].tau - 1), True, ProofError, i, None),
+        (f"L{i}-tau-plus-1", lambda r, i=i: tau_plus(r, i, 1), True, ProofError, i, None),
+        (f"L{i}-tau-minus-1", lambda r, i=i: tau_plus(r, i, -1), True, ProofError, i, None),
         (f"L{i}-q-short", lambda r, i=i: with_layer(r, i, q=r.layers[i].q[:-1]), True, ProofError, i, None),
         (f"L{i}-selected-swap", lambda r, i=i: swap_selected(r, i), True, MultiproofError, i, "K"),
         (f"L{i}-selected-drop", lambda r, i=i: drop_selected(r, i), True, ProofError, i, None),
