@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocol.chunks import ChunkRef, cid_for_bytes, plan_chunks
-from protocol.constants import MATRIX_K, MATRIX_V
-from protocol.errors import ModelError
-from protocol.ghost import GhostFile, GhostHeader, LayerSpec
-from protocol.hashing import leaf_hashes
-from protocol.layer import quantise_keys, quantise_values
-from protocol.merkle import MerkleTree, build_tree
+from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes, plan_chunks
+from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
+from ghostproof.protocol.errors import ModelError
+from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
+from ghostproof.protocol.hashing import leaf_hashes
+from ghostproof.protocol.layer import quantise_keys, quantise_values
+from ghostproof.protocol.merkle import MerkleTree, build_tree
 
 #: Called as on_progress(description, done, total) while committing.
 ProgressFn = Callable[[str, int, int], None]

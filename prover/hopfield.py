@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from protocol.constants import INT8_MAX, Q_SCALE
-from protocol.errors import InputError, ModelError
+from ghostproof.protocol.constants import INT8_MAX, Q_SCALE
+from ghostproof.protocol.errors import InputError, ModelError
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

@@ -25,9 +25,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from protocol.constants import INT8_MAX
-from protocol.errors import InputError, ModelError
-from protocol.layer import int_scores, top_k
+from ghostproof.protocol.constants import INT8_MAX
+from ghostproof.protocol.errors import InputError, ModelError
+from ghostproof.protocol.layer import int_scores, top_k
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -212,7 +212,7 @@ class ExactRetriever:
             raise ModelError("torch was requested for ExactRetriever but is not installed")
         self._torch = torch
         if torch is not None:
-            from prover.hopfield import pick_device
+            from ghostproof.prover.hopfield import pick_device
 
             self.device = pick_device(device)
             tf32 = self.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32

@@ -29,11 +29,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from protocol.constants import MAX_CHUNK_BYTES
-from protocol.errors import FormatError, ModelError
-from protocol.ghost import GhostFile, parse_ghost
-from protocol.jsonlimits import load_json
-from protocol.merkle import MerkleTree
+from ghostproof.protocol.constants import MAX_CHUNK_BYTES
+from ghostproof.protocol.errors import FormatError, ModelError
+from ghostproof.protocol.ghost import GhostFile, parse_ghost
+from ghostproof.protocol.jsonlimits import load_json
+from ghostproof.protocol.merkle import MerkleTree
 
 from .commit import CommittedLayer, CommittedModel, ProgressFn, commit_model, quantise_layer
 from .presets import FloatModel
@@ -325,7 +325,7 @@ def make_prover(
     private_key: bytes | None = None,
 ):
     """A Prover for a loaded model directory: its HNSW indexes (or exact search) and key."""
-    from protocol.receipt import ZERO_ADDRESS
+    from ghostproof.protocol.receipt import ZERO_ADDRESS
 
     from .index import ExactRetriever, HnswRetriever
     from .prove import Prover, check_domain

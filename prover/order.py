@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocol.errors import InputError
+from ghostproof.protocol.errors import InputError
 
 _GLOBAL_SAMPLE = 32_768  # rows used to estimate the global principal components
 _NODE_SAMPLE = 2_048  # rows used to estimate a node's principal direction

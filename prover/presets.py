@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from protocol.errors import ModelError
+from ghostproof.protocol.errors import ModelError
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +81,12 @@ def synthetic_model(
     values are random. ``kind`` is "structured" (intrinsic dimension min(32, d), the realistic
     case) or "uniform" (random unit vectors, the worst case for approximate search).
     """
-    from prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
+    from ghostproof.prover.synthetic import (
+        noisy_queries,
+        random_values,
+        structured_patterns,
+        uniform_patterns,
+    )
 
     if n < k or layers < 1 or d < 2:
         raise ModelError("synthetic models need n ≥ k, d ≥ 2 and at least one layer")

@@ -13,13 +13,13 @@ from dataclasses import replace
 import numpy as np
 from eth_account import Account
 
-from protocol.errors import InputError
-from protocol.hashing import from_hex
-from protocol.layer import check_vector, layer_forward, quantise_query, requantise
-from protocol.merkle import multiproof
-from protocol.receipt import ZERO_ADDRESS
-from protocol.response import LayerProof, Request, Response
-from protocol.signing import sign_digest
+from ghostproof.protocol.errors import InputError
+from ghostproof.protocol.hashing import from_hex
+from ghostproof.protocol.layer import check_vector, layer_forward, quantise_query, requantise
+from ghostproof.protocol.merkle import multiproof
+from ghostproof.protocol.receipt import ZERO_ADDRESS
+from ghostproof.protocol.response import LayerProof, Request, Response
+from ghostproof.protocol.signing import sign_digest
 
 from .commit import CommittedModel
 from .index import ExactRetriever, Retriever, select_top_k

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocol.errors import InputError
+from ghostproof.protocol.errors import InputError
 
 
 def _check_sizes(**sizes: int) -> None:

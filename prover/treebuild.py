@@ -15,10 +15,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from protocol.constants import HASH_BYTES, ZERO_HASH
-from protocol.errors import ModelError
-from protocol.hashing import leaf_hashes
-from protocol.merkle import MerkleTree, build_tree, tree_depth
+from ghostproof.protocol.constants import HASH_BYTES, ZERO_HASH
+from ghostproof.protocol.errors import ModelError
+from ghostproof.protocol.hashing import leaf_hashes
+from ghostproof.protocol.merkle import MerkleTree, build_tree, tree_depth
 
 # Below this many columns the process start-up costs more than it saves.
 PARALLEL_MIN_COLUMNS = 1 << 15

@@ -32,9 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from protocol.constants import MATRIX_K, MATRIX_V
-from protocol.hashing import leaf_hashes
-from protocol.layer import (
+from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
+from ghostproof.protocol.hashing import leaf_hashes
+from ghostproof.protocol.layer import (
     int_scores,
     layer_forward,
     logit_scale,
@@ -44,11 +44,11 @@ from protocol.layer import (
     quantise_values,
     top_k,
 )
-from protocol.merkle import build_tree, multiproof_size, tree_depth
-from prover.index import ExactRetriever, HnswRetriever, select_top_k
-from prover.order import locality_order
-from prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
-from prover.treebuild import build_matrix_tree
+from ghostproof.protocol.merkle import build_tree, multiproof_size, tree_depth
+from ghostproof.prover.index import ExactRetriever, HnswRetriever, select_top_k
+from ghostproof.prover.order import locality_order
+from ghostproof.prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
+from ghostproof.prover.treebuild import build_matrix_tree
 
 D, K, BETA, NOISE = 256, 32, 30.0, 0.3
 # hnswlib searches with max(ef, n) and prove() asks for 4k candidates: the grid starts there.
@@ -97,7 +97,7 @@ def sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates):
 def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: bool) -> Row:
     import torch
 
-    from prover.hopfield import HopfieldLookup, pick_device
+    from ghostproof.prover.hopfield import HopfieldLookup, pick_device
 
     row = Row(n, kind)
     f = row.figures
@@ -222,13 +222,13 @@ def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: 
 
 def bench_verify(keys, values, s_k, s_v, tree_k, tree_v, hnsw, xs) -> dict[str, float | str]:
     try:
-        from protocol.ghost import LayerSpec
-        from prover.commit import commit_model
-        from prover.prove import Prover
-        from verifier.verify import verify
+        from ghostproof.protocol.ghost import LayerSpec
+        from ghostproof.prover.commit import commit_model
+        from ghostproof.prover.prove import Prover
+        from ghostproof.verifier.verify import verify
     except ImportError as exc:  # the prover/verifier are not in the tree
         return {"verify_note": f"unavailable: {exc}"}
-    from prover.commit import CommittedLayer
+    from ghostproof.prover.commit import CommittedLayer
 
     n = keys.shape[0]
     spec = LayerSpec(d_in=D, d_out=D, n=n, k=K, beta=BETA, s_k=s_k, s_v=s_v)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ghostproof.ipfs.model import audit_dir, audit_store, fetch, publish
-from ghostproof.ipfs.store import KuboStore, LocalStore
-from ghostproof.ipfs.synthetic import write_synthetic_model
+from ghostproof.adapters.storage.store import KuboStore, LocalStore
+from ghostproof.adapters.storage.synthetic import write_synthetic_model
+from ghostproof.adapters.storage.transfer import audit_dir, audit_store, fetch, publish
 
 
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]

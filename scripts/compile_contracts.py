@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ghostproof.chain.compile import ARTIFACTS_DIR, compile_contracts, write_artifacts
+from ghostproof.adapters.chain.compile import ARTIFACTS_DIR, compile_contracts, write_artifacts
 
 
 def main() -> None:

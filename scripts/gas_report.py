@@ -12,11 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ghostproof.chain.accounts import dev_account, fund_from_tester  # noqa: E402
-from ghostproof.chain.anvil import Anvil  # noqa: E402
-from ghostproof.chain.compile import SOLC_VERSION  # noqa: E402
-from ghostproof.chain.gas import gas_table, measure_gas  # noqa: E402
-from ghostproof.chain.provider import connect, embedded_chain  # noqa: E402
+from ghostproof.adapters.chain.accounts import dev_account, fund_from_tester  # noqa: E402
+from ghostproof.adapters.chain.anvil import Anvil  # noqa: E402
+from ghostproof.adapters.chain.compile import SOLC_VERSION  # noqa: E402
+from ghostproof.adapters.chain.gas import gas_table, measure_gas  # noqa: E402
+from ghostproof.adapters.chain.provider import connect, embedded_chain  # noqa: E402
 
 OUT = ROOT / "docs" / "gas.md"
 

@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 from eth_account import Account  # noqa: E402
 
-from protocol.ghost import GhostFile, GhostHeader, LayerSpec  # noqa: E402
-from protocol.hashing import keccak256, to_hex  # noqa: E402
-from protocol.voucher import MAX_UINT64, MAX_UINT128, Voucher, sign_voucher  # noqa: E402
+from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec  # noqa: E402
+from ghostproof.protocol.hashing import keccak256, to_hex  # noqa: E402
+from ghostproof.protocol.voucher import MAX_UINT64, MAX_UINT128, Voucher, sign_voucher  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "chain.json"
 # Where dev account 0 deploys CreditEscrow as its third transaction (nonce 2) on a fresh chain.

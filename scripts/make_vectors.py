@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from protocol.hashing import (  # noqa: E402
+from ghostproof.protocol.hashing import (  # noqa: E402
     ghost_root,
     keccak256,
     leaf_hash,
@@ -29,7 +29,7 @@ from protocol.hashing import (  # noqa: E402
     root_leaf_hash,
     to_hex,
 )
-from protocol.layer import (  # noqa: E402
+from ghostproof.protocol.layer import (  # noqa: E402
     EXP2_TABLE,
     int_scores,
     layer_forward,
@@ -39,8 +39,8 @@ from protocol.layer import (  # noqa: E402
     top1,
     top_k,
 )
-from protocol.merkle import build_tree, multiproof  # noqa: E402
-from protocol.response import response_to_json  # noqa: E402
+from ghostproof.protocol.merkle import build_tree, multiproof  # noqa: E402
+from ghostproof.protocol.response import response_to_json  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "core.json"
 PROVER_KEY = bytes(31) + b"\x01"
@@ -183,7 +183,7 @@ def top_k_vectors() -> list[dict[str, object]]:
 
 def vector_model():
     """A small two-layer model from a fixed seed, independent of the presets."""
-    from prover.commit import commit_model, quantise_layer
+    from ghostproof.prover.commit import commit_model, quantise_layer
 
     rng = np.random.default_rng(20240601)
     n, d, k = 24, 8, 4
@@ -196,7 +196,7 @@ def vector_model():
 
 def model_vectors() -> tuple[dict[str, object], dict[str, object]]:
     """The ghost file of the vector model and a proven response to one input."""
-    from prover.prove import Prover
+    from ghostproof.prover.prove import Prover
 
     model, x = vector_model()
     ghost = model.ghost

@@ -12,13 +12,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from protocol.chunks import cid_for_bytes
-from protocol.ghost import LayerSpec
-from protocol.hashing import to_hex
-from protocol.receipt import layer_selection_hash, output_hash, selection_hash
-from protocol.response import dumps_response, encode_binary
-from prover.commit import CommittedLayer, commit_model
-from prover.prove import Prover
+from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.ghost import LayerSpec
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.receipt import layer_selection_hash, output_hash, selection_hash
+from ghostproof.protocol.response import dumps_response, encode_binary
+from ghostproof.prover.commit import CommittedLayer, commit_model
+from ghostproof.prover.prove import Prover
 
 KEYS = np.array([[127, 0, 0, 0], [0, 127, 0, 0], [0, 0, 90, 90]], dtype=np.int8)
 VALUES = np.array([[127, 0], [0, 127], [64, 64]], dtype=np.int8)

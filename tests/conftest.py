@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from protocol.response import Response
-from prover.commit import CommittedModel, commit_model, quantise_layer
-from prover.presets import synthetic_model
-from prover.prove import Prover
+from ghostproof.protocol.response import Response
+from ghostproof.prover.commit import CommittedModel, commit_model, quantise_layer
+from ghostproof.prover.presets import synthetic_model
+from ghostproof.prover.prove import Prover
 
 #: A fixed dev key (0x00…01), so signatures and vectors are deterministic.
 PROVER_KEY = bytes(31) + b"\x01"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CLI = [sys.executable, "-c", "from ghostproof.cli import main; main()"]
+CLI = [sys.executable, "-c", "from ghostproof.cli.main import main; main()"]
 
 
 def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -69,8 +69,8 @@ def tampered(response_path: Path, name: str, edit) -> Path:
 
 
 def test_model_info_reports_the_ghost_file(model_dir, info):
-    from protocol.ghost import parse_ghost
-    from protocol.hashing import to_hex
+    from ghostproof.protocol.ghost import parse_ghost
+    from ghostproof.protocol.hashing import to_hex
 
     ghost = parse_ghost((model_dir / "ghost.json").read_bytes())
     assert info["ghostRoot"] == to_hex(ghost.ghost_root)
@@ -448,7 +448,7 @@ def test_invalid_prove_key_not_registered_prover_exits_2(model_copy):
 def test_prove_signs_with_keystore(model_copy, tmp_path):
     from eth_account import Account
 
-    from ghostproof.chain.accounts import write_keystore
+    from ghostproof.adapters.chain.accounts import write_keystore
 
     account = Account.create()
     keystore = tmp_path / "key.json"

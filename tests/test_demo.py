@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from ghostproof.cli import main; main()", "demo", "--dir",
+        [sys.executable, "-c", "from ghostproof.cli.main import main; main()", "demo", "--dir",
          str(tmp_path), "--samples", "3"],
         capture_output=True,
         text=True,
@@ -29,7 +29,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
 
 def test_invalid_demo_without_samples_exits_2(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from ghostproof.cli import main; main()", "demo", "--dir",
+        [sys.executable, "-c", "from ghostproof.cli.main import main; main()", "demo", "--dir",
          str(tmp_path), "--samples", "0"],
         capture_output=True,
         text=True,

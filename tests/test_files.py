@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.files import read_request, request_from_input, write_request
-from protocol.errors import FormatError, InputError
-from protocol.response import Request
+from ghostproof.adapters.storage.files import read_request, request_from_input, write_request
+from ghostproof.protocol.errors import FormatError, InputError
+from ghostproof.protocol.response import Request
 
 NONCE = "0x" + "01" * 32
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from protocol.constants import MAX_CHUNK_BYTES
-from protocol.hashing import to_hex
-from protocol.response import dumps_response
+from ghostproof.protocol.constants import MAX_CHUNK_BYTES
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.response import dumps_response
 
 # Runs the CLI and writes how long main() took (imports excluded) to $GHOSTPROOF_TEST_ELAPSED.
 TIMED_CLI = """
 import os, sys, time
-from ghostproof.cli import main
+from ghostproof.cli.main import main
 start = time.perf_counter()
 try:
     main(sys.argv[1:])
@@ -133,10 +133,10 @@ READERS = """
 import sys
 from pathlib import Path
 import eth_account  # raises the recursion limit to 100000, as in the CLI
-from ghostproof.chain.accounts import load_keystore
-from ghostproof.chain.deployment import load_deployment
-from ghostproof.chain.errors import AccountError, DeploymentError
-from ghostproof.ipfs.store import _rpc_message
+from ghostproof.adapters.chain.accounts import load_keystore
+from ghostproof.adapters.chain.deployment import load_deployment
+from ghostproof.adapters.chain.errors import AccountError, DeploymentError
+from ghostproof.adapters.storage.store import _rpc_message
 
 path = Path(sys.argv[1])
 try:

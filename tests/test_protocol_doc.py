@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from protocol.hashing import to_hex
-from protocol.receipt import layer_selection_hash, output_hash
-from protocol.response import encode_binary
-from prover.prove import Prover
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.receipt import layer_selection_hash, output_hash
+from ghostproof.protocol.response import encode_binary
+from ghostproof.prover.prove import Prover
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protocol.ghost import parse_ghost
-from protocol.hashing import from_hex, ghost_root, leaf_hash, node_hash, root_leaf_hash, to_hex
-from protocol.layer import (
+from ghostproof.protocol.ghost import parse_ghost
+from ghostproof.protocol.hashing import from_hex, ghost_root, leaf_hash, node_hash, root_leaf_hash, to_hex
+from ghostproof.protocol.layer import (
     EXP2_TABLE,
     int_scores,
     layer_forward,
@@ -25,9 +25,9 @@ from protocol.layer import (
     softmax_numerators,
     top_k,
 )
-from protocol.merkle import build_tree, multiproof, process_multiproof
-from protocol.response import response_from_json
-from verifier.verify import verify
+from ghostproof.protocol.merkle import build_tree, multiproof, process_multiproof
+from ghostproof.protocol.response import response_from_json
+from ghostproof.verifier.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "core.json").read_text(encoding="utf-8"))

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocol.constants import MATRIX_K, MATRIX_V
-from protocol.errors import AnchorError, InputError, MultiproofError, ProofError, ReceiptError
-from protocol.ghost import GhostFile, LayerSpec
-from protocol.hashing import leaf_hashes, to_hex
-from protocol.layer import layer_forward, output_values, quantise_query, requantise, top1
-from protocol.merkle import process_multiproof, tree_depth
-from protocol.receipt import recover_signer
-from protocol.response import LayerProof, Request, Response
+from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
+from ghostproof.protocol.errors import AnchorError, InputError, MultiproofError, ProofError, ReceiptError
+from ghostproof.protocol.ghost import GhostFile, LayerSpec
+from ghostproof.protocol.hashing import leaf_hashes, to_hex
+from ghostproof.protocol.layer import layer_forward, output_values, quantise_query, requantise, top1
+from ghostproof.protocol.merkle import process_multiproof, tree_depth
+from ghostproof.protocol.receipt import recover_signer
+from ghostproof.protocol.response import LayerProof, Request, Response
 
 
 @dataclass(frozen=True, eq=False)

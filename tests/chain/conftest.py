@@ -14,14 +14,14 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.chain.accounts import dev_account, fund_from_tester
-from ghostproof.chain.anvil import ANVIL_BIN, Anvil
-from ghostproof.chain.deployment import ONE_CREDIT, Deployment, DeployParams, contract, deploy_all
-from ghostproof.chain.errors import TransactionRevertedError
-from ghostproof.chain.provider import Chain, connect, embedded_chain
-from ghostproof.chain.registry import mint_credits
-from ghostproof.chain.tx import fee_params, transact
-from protocol.ghost import GhostFile, GhostHeader, LayerSpec
+from ghostproof.adapters.chain.accounts import dev_account, fund_from_tester
+from ghostproof.adapters.chain.anvil import ANVIL_BIN, Anvil
+from ghostproof.adapters.chain.deployment import ONE_CREDIT, Deployment, DeployParams, contract, deploy_all
+from ghostproof.adapters.chain.errors import TransactionRevertedError
+from ghostproof.adapters.chain.provider import Chain, connect, embedded_chain
+from ghostproof.adapters.chain.registry import mint_credits
+from ghostproof.adapters.chain.tx import fee_params, transact
+from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
 
 PARAMS = DeployParams(
     credits_per_wei=1000,

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.chain import check_ghost_root, embedded_anchor, read_registered_model
-from ghostproof.chain.anvil import Anvil, free_port
-from ghostproof.chain.deployment import save_deployment
-from ghostproof.chain.errors import (
+from ghostproof.adapters.chain import check_ghost_root, embedded_anchor, read_registered_model
+from ghostproof.adapters.chain.anvil import Anvil, free_port
+from ghostproof.adapters.chain.deployment import save_deployment
+from ghostproof.adapters.chain.errors import (
     AnvilError,
     ChainUnreachableError,
     DeploymentError,
     RootMismatchError,
     UnknownModelError,
 )
-from protocol.chunks import cid_for_bytes
+from ghostproof.protocol.chunks import cid_for_bytes
 
 from .conftest import Env, make_ghost
 
@@ -54,7 +54,7 @@ def test_invalid_root_mismatch(anchored) -> None:
 
 
 def test_read_registered_model_over_rpc(anvil_env: Env, tmp_path: Path) -> None:
-    from ghostproof.chain.registry import register_model
+    from ghostproof.adapters.chain.registry import register_model
 
     from .conftest import PARAMS
 

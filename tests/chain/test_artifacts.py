@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ghostproof.chain.compile import (
+from ghostproof.adapters.chain.compile import (
     ARTIFACTS_DIR,
     DEPLOYABLE,
     SOLC_VERSION,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ghostproof.chain.accounts import write_keystore
-from ghostproof.chain.anvil import Anvil, free_port
-from ghostproof.cli import main
+from ghostproof.adapters.chain.accounts import write_keystore
+from ghostproof.adapters.chain.anvil import Anvil, free_port
+from ghostproof.cli.main import main
 
 from .conftest import make_ghost
 
@@ -147,7 +147,7 @@ def test_invalid_deploy_no_receipt(tmp_path: Path, capsys, monkeypatch) -> None:
     """A node that takes the transaction but never mines it: one line, exit 3, no file."""
     import requests
 
-    from ghostproof.chain import tx
+    from ghostproof.adapters.chain import tx
 
     monkeypatch.setattr(tx, "RECEIPT_TIMEOUT_S", 1)
     dep = tmp_path / "deployment.json"
@@ -171,7 +171,7 @@ def test_invalid_commit_price_out_of_range(deployed: Path, tmp_path: Path, capsy
 
 
 def test_largest_uint96_credit_amount_is_exact() -> None:
-    from ghostproof.cli_chain import _credits
+    from ghostproof.cli.chain import _credits
 
     # 29 significant digits: more than Decimal's default precision of 28 (no silent rounding)
     assert _credits("79228162514.264337593543950335", "--stake", 96) == (1 << 96) - 1

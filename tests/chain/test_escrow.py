@@ -8,10 +8,17 @@ from dataclasses import replace
 
 import pytest
 
-from ghostproof.chain.errors import TransactionRevertedError
-from ghostproof.chain.escrow import channel, deposit, redeem, request_withdrawal, voucher_for, withdraw
-from protocol.errors import VoucherError
-from protocol.voucher import check_voucher, sign_voucher
+from ghostproof.adapters.chain.errors import TransactionRevertedError
+from ghostproof.adapters.chain.escrow import (
+    channel,
+    deposit,
+    redeem,
+    request_withdrawal,
+    voucher_for,
+    withdraw,
+)
+from ghostproof.protocol.errors import VoucherError
+from ghostproof.protocol.voucher import check_voucher, sign_voucher
 
 from .conftest import PARAMS, Env, event_args, reverts
 

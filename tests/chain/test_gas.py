@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ghostproof.chain.accounts import dev_account, fund_from_tester
-from ghostproof.chain.gas import TARGETS, measure_gas
-from ghostproof.chain.provider import connect, embedded_chain
+from ghostproof.adapters.chain.accounts import dev_account, fund_from_tester
+from ghostproof.adapters.chain.gas import TARGETS, measure_gas
+from ghostproof.adapters.chain.provider import connect, embedded_chain
 
 
 @pytest.fixture(scope="module", params=["embedded", "anvil"])

@@ -15,18 +15,18 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.chain.accounts import dev_account, load_key_file, write_keystore
-from ghostproof.chain.deployment import save_deployment
-from ghostproof.chain.registry import (
+from ghostproof.adapters.chain.accounts import dev_account, load_key_file, write_keystore
+from ghostproof.adapters.chain.deployment import save_deployment
+from ghostproof.adapters.chain.registry import (
     credit_balance,
     mint_credits,
     register_model,
     retire_model,
 )
-from ghostproof.cli import main
-from ghostproof.files import write_response
-from prover.modeldir import ModelDir, make_prover, write_model_dir
-from prover.presets import synthetic_model
+from ghostproof.adapters.storage.files import write_response
+from ghostproof.cli.main import main
+from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
+from ghostproof.prover.presets import synthetic_model
 
 from .conftest import PARAMS, Env
 

@@ -6,12 +6,12 @@ import hashlib
 
 import pytest
 
-from ghostproof.chain.registry import (
+from ghostproof.adapters.chain.registry import (
     cid_from_digest,
     read_model,
     register_model,
 )
-from protocol.chunks import cid_for_bytes
+from ghostproof.protocol.chunks import cid_for_bytes
 
 from .conftest import PARAMS, Env, event_args, make_ghost, reverts
 
@@ -203,7 +203,7 @@ def test_invalid_withdraw_stake_twice(env: Env) -> None:
 @pytest.mark.parametrize("model_id", [0, 10**9])
 def test_invalid_get_model_unknown(env: Env, model_id: int) -> None:
     with reverts("GhostRegistryUnknownModel", model_id):
-        from ghostproof.chain.tx import call
+        from ghostproof.adapters.chain.tx import call
 
         call(env.chain, env.contract("GhostRegistry").functions.getModel(model_id), "getModel")
 
@@ -214,21 +214,21 @@ A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
 
 
 def _model(active: bool = True, prover: str = A):
-    from ghostproof.chain.registry import RegisteredModel
+    from ghostproof.adapters.chain.registry import RegisteredModel
 
     return RegisteredModel(1, b"\x11" * 32, cid_from_digest(b"\x22" * 32), prover, 1, 0, STAKE, active, 0)
 
 
 def test_check_active_accepts_active_model() -> None:
-    from ghostproof.chain.registry import check_active
+    from ghostproof.adapters.chain.registry import check_active
 
     check_active(_model())
 
 
 def test_invalid_check_active_retired() -> None:
-    from ghostproof.chain.errors import ModelRetiredError
-    from ghostproof.chain.registry import check_active
-    from protocol.errors import ProofError
+    from ghostproof.adapters.chain.errors import ModelRetiredError
+    from ghostproof.adapters.chain.registry import check_active
+    from ghostproof.protocol.errors import ProofError
 
     with pytest.raises(ModelRetiredError, match="retired") as info:
         check_active(_model(active=False))
@@ -237,14 +237,14 @@ def test_invalid_check_active_retired() -> None:
 
 
 def test_check_signer_ignores_case() -> None:
-    from ghostproof.chain.registry import check_signer
+    from ghostproof.adapters.chain.registry import check_signer
 
     check_signer(_model(prover=A), A.upper().replace("0X", "0x"))
 
 
 def test_invalid_check_signer_other_prover() -> None:
-    from ghostproof.chain.errors import ProverMismatchError
-    from ghostproof.chain.registry import check_signer
+    from ghostproof.adapters.chain.errors import ProverMismatchError
+    from ghostproof.adapters.chain.registry import check_signer
 
     with pytest.raises(ProverMismatchError) as info:
         check_signer(_model(prover=A), B)
@@ -252,8 +252,8 @@ def test_invalid_check_signer_other_prover() -> None:
 
 
 def test_invalid_check_prover_key_other_key() -> None:
-    from ghostproof.chain.errors import AccountError, NotRegisteredProverError
-    from ghostproof.chain.registry import check_prover_key
+    from ghostproof.adapters.chain.errors import AccountError, NotRegisteredProverError
+    from ghostproof.adapters.chain.registry import check_prover_key
 
     check_prover_key(1, A, A)
     with pytest.raises(NotRegisteredProverError) as info:
@@ -263,7 +263,7 @@ def test_invalid_check_prover_key_other_key() -> None:
 
 
 def test_buy_credits_rounds_up(env: Env) -> None:
-    from ghostproof.chain.registry import buy_credits, credit_balance
+    from ghostproof.adapters.chain.registry import buy_credits, credit_balance
 
     buyer = env.new_account()
     minted, wei = buy_credits(env.chain, env.deployment, buyer, 2 * PARAMS.credits_per_wei + 1)

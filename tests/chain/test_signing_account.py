@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ghostproof.chain.accounts import (
+from ghostproof.adapters.chain.accounts import (
     PASSWORD_ENV,
     dev_account,
     resolve_account,
     write_keystore,
 )
-from ghostproof.chain.errors import AccountError, WrongChainError
+from ghostproof.adapters.chain.errors import AccountError, WrongChainError
 
 
 def _no_prompt(path: Path) -> str:

@@ -16,9 +16,9 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.chain.accounts import PASSWORD_ENV, write_keystore
-from ghostproof.chain.anvil import ANVIL_BIN, Anvil
-from ghostproof.cli import main
+from ghostproof.adapters.chain.accounts import PASSWORD_ENV, write_keystore
+from ghostproof.adapters.chain.anvil import ANVIL_BIN, Anvil
+from ghostproof.cli.main import main
 
 pytestmark = pytest.mark.anvil
 TESTNET_CHAIN_ID = 11155111

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from protocol.constants import MATRIX_TAGS
-from protocol.ghost import LayerRootOpening
-from protocol.hashing import from_hex
-from protocol.voucher import Voucher, recover_voucher_signer
+from ghostproof.protocol.constants import MATRIX_TAGS
+from ghostproof.protocol.ghost import LayerRootOpening
+from ghostproof.protocol.hashing import from_hex
+from ghostproof.protocol.voucher import Voucher, recover_voucher_signer
 
 from .conftest import Env, make_ghost, reverts
 
@@ -92,7 +92,7 @@ def test_invalid_voucher_vector_other_epoch() -> None:
 
 
 def test_layer_root_opening_verifies_against_anchored_model(env: Env) -> None:
-    from ghostproof.chain.registry import register_model, verify_layer_root
+    from ghostproof.adapters.chain.registry import register_model, verify_layer_root
 
     from .conftest import PARAMS
 
@@ -113,7 +113,7 @@ def test_invalid_layer_root_wrong_root(env: Env) -> None:
 
 
 def _process(env: Env, case: dict) -> None:
-    from ghostproof.chain.tx import call
+    from ghostproof.adapters.chain.tx import call
 
     call(env.chain, env.contract("GhostRegistry").functions.processLayerRoot(*_evm_args(case)), "open")
 
@@ -134,7 +134,7 @@ def test_invalid_layer_root_bad_matrix(env: Env) -> None:
     case = VECTORS["layerRoots"][0]
     args = list(_evm_args(case))
     args[1] = 2
-    from ghostproof.chain.tx import call
+    from ghostproof.adapters.chain.tx import call
 
     with reverts("GhostHashBadMatrix", 2):
         call(env.chain, env.contract("GhostRegistry").functions.processLayerRoot(*args), "open")

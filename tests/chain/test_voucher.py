@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from protocol.errors import VoucherError
-from protocol.voucher import (
+from ghostproof.protocol.errors import VoucherError
+from ghostproof.protocol.voucher import (
     MAX_UINT64,
     ChannelState,
     Voucher,

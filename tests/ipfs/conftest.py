@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.ipfs.model import GHOST_FILE
-from ghostproof.ipfs.store import KuboStore, LocalStore
-from ghostproof.ipfs.synthetic import write_synthetic_model
-from protocol.chunks import ChunkRef
-from protocol.ghost import GhostFile
+from ghostproof.adapters.storage.store import KuboStore, LocalStore
+from ghostproof.adapters.storage.synthetic import write_synthetic_model
+from ghostproof.adapters.storage.transfer import GHOST_FILE
+from ghostproof.protocol.chunks import ChunkRef
+from ghostproof.protocol.ghost import GhostFile
 
 # Two layers; several chunks per matrix (d=512 → 2048 columns a chunk), about 5.6 MB.
 MODEL_N = 5000

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from multiformats import varint
 
-from ghostproof.cli import main
-from ghostproof.ipfs.car import decode_header, encode_header, read_car, write_car
-from ghostproof.ipfs.errors import CarFormatError, CorruptBlockError
-from ghostproof.ipfs.model import audit_store, fetch, local_chunks
-from ghostproof.ipfs.store import LocalStore
-from protocol.chunks import cid_for_bytes
+from ghostproof.adapters.storage.car import decode_header, encode_header, read_car, write_car
+from ghostproof.adapters.storage.errors import CarFormatError, CorruptBlockError
+from ghostproof.adapters.storage.store import LocalStore
+from ghostproof.adapters.storage.transfer import audit_store, fetch, local_chunks
+from ghostproof.cli.main import main
+from ghostproof.protocol.chunks import cid_for_bytes
 
 from .conftest import Model
 

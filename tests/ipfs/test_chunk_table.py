@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.ipfs.errors import BlockNotFoundError
-from ghostproof.ipfs.model import audit_store, fetch, publish
-from ghostproof.ipfs.store import LocalStore
-from protocol.chunks import ChunkRef, cid_for_bytes
-from protocol.errors import GhostFileError
+from ghostproof.adapters.storage.errors import BlockNotFoundError
+from ghostproof.adapters.storage.store import LocalStore
+from ghostproof.adapters.storage.transfer import audit_store, fetch, publish
+from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
+from ghostproof.protocol.errors import GhostFileError
 
 from .conftest import Model, with_chunks
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from eth_account import Account
 
-from ghostproof.cli import main
-from ghostproof.ipfs.model import matrix_file
-from ghostproof.ipfs.store import KuboStore
-from protocol.chunks import cid_for_bytes
+from ghostproof.adapters.storage.store import KuboStore
+from ghostproof.adapters.storage.transfer import matrix_file
+from ghostproof.cli.main import main
+from ghostproof.protocol.chunks import cid_for_bytes
 from tests.chain.conftest import anvil_node  # noqa: F401 - the session's Anvil fixture
 
 from .conftest import Model, make_model

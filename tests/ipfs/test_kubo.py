@@ -10,10 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.ipfs.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
-from ghostproof.ipfs.model import GHOST_FILE, audit_store, chunk_label, fetch, matrix_file, publish
-from ghostproof.ipfs.store import KuboStore
-from protocol.chunks import cid_for_bytes
+from ghostproof.adapters.storage.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
+from ghostproof.adapters.storage.store import KuboStore
+from ghostproof.adapters.storage.transfer import (
+    GHOST_FILE,
+    audit_store,
+    chunk_label,
+    fetch,
+    matrix_file,
+    publish,
+)
+from ghostproof.protocol.chunks import cid_for_bytes
 
 from .conftest import Model, make_model
 

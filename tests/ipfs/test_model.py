@@ -8,8 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.ipfs.errors import AuditMismatchError, BlockNotFoundError, CorruptBlockError, ModelDirError
-from ghostproof.ipfs.model import (
+from ghostproof.adapters.storage.errors import (
+    AuditMismatchError,
+    BlockNotFoundError,
+    CorruptBlockError,
+    ModelDirError,
+)
+from ghostproof.adapters.storage.store import LocalStore
+from ghostproof.adapters.storage.transfer import (
     GHOST_FILE,
     audit_dir,
     audit_store,
@@ -18,8 +24,7 @@ from ghostproof.ipfs.model import (
     matrix_file,
     publish,
 )
-from ghostproof.ipfs.store import LocalStore
-from protocol.chunks import ChunkRef, cid_for_bytes
+from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
 
 from .conftest import Model, make_model, with_chunks
 

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ghostproof.ipfs import store as store_module
-from ghostproof.ipfs.errors import BlockNotFoundError, CorruptBlockError, StoreRejectedError
-from ghostproof.ipfs.store import MAX_BLOCK_BYTES, RpcStore
-from protocol.chunks import cid_for_bytes
+from ghostproof.adapters.storage import store as store_module
+from ghostproof.adapters.storage.errors import BlockNotFoundError, CorruptBlockError, StoreRejectedError
+from ghostproof.adapters.storage.store import MAX_BLOCK_BYTES, RpcStore
+from ghostproof.protocol.chunks import cid_for_bytes
 
 BIG = MAX_BLOCK_BYTES * 4
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.ipfs.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
-from ghostproof.ipfs.store import LocalStore, RpcStore, open_store
-from protocol.chunks import cid_for_bytes
-from protocol.errors import FormatError
+from ghostproof.adapters.storage.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
+from ghostproof.adapters.storage.store import LocalStore, RpcStore, open_store
+from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.errors import FormatError
 
 
 def test_put_then_get_returns_the_bytes(store: LocalStore) -> None:

@@ -12,11 +12,11 @@ import json
 import pytest
 import rfc8785
 
-from protocol.chunks import ChunkRef, check_chunk_table, cid_for_bytes, cid_matches
-from protocol.errors import GhostFileError, MultiproofError
-from protocol.ghost import GhostFile, LayerRootOpening, parse_ghost
-from protocol.hashing import ghost_root, keccak256, root_leaf_hash
-from protocol.merkle import merkle_root
+from ghostproof.protocol.chunks import ChunkRef, check_chunk_table, cid_for_bytes, cid_matches
+from ghostproof.protocol.errors import GhostFileError, MultiproofError
+from ghostproof.protocol.ghost import GhostFile, LayerRootOpening, parse_ghost
+from ghostproof.protocol.hashing import ghost_root, keccak256, root_leaf_hash
+from ghostproof.protocol.merkle import merkle_root
 
 REJECT = "reject"
 ROOT = "root changes"

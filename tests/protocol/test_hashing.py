@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from Crypto.Hash import keccak as _crypto_keccak
 
-from protocol.errors import FormatError
-from protocol.hashing import (
+from ghostproof.protocol.errors import FormatError
+from ghostproof.protocol.hashing import (
     from_hex,
     ghost_root,
     keccak256,

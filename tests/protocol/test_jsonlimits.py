@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.constants import MAX_JSON_DEPTH
-from protocol.errors import FormatError, GhostFileError
-from protocol.jsonlimits import json_depth_ok, load_json
+from ghostproof.protocol.constants import MAX_JSON_DEPTH
+from ghostproof.protocol.errors import FormatError, GhostFileError
+from ghostproof.protocol.jsonlimits import json_depth_ok, load_json
 
 MiB = 1 << 20
 VALID = {"header": {"name": 'a "quoted" [name] {x}\\', "k": [1, 2.5, -3e-7]}, "roots": ["∀", "😀"]}

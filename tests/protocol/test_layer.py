@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import InputError
-from protocol.layer import (
+from ghostproof.protocol.errors import InputError
+from ghostproof.protocol.layer import (
     EXP2_TABLE,
     MAX_OUTPUT_ABS,
     check_vector,

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from protocol.constants import ZERO_HASH
-from protocol.errors import MultiproofError
-from protocol.hashing import keccak256, node_hash
-from protocol.merkle import (
+from ghostproof.protocol.constants import ZERO_HASH
+from ghostproof.protocol.errors import MultiproofError
+from ghostproof.protocol.hashing import keccak256, node_hash
+from ghostproof.protocol.merkle import (
     MerkleTree,
     build_tree,
     merkle_root,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import zstandard
 
-from protocol.errors import FormatError
-from protocol.response import (
+from ghostproof.protocol.errors import FormatError
+from ghostproof.protocol.response import (
     Response,
     decode_binary,
     delta_decode,

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from eth_account import Account
 
-from ghostproof.chain.accounts import load_keystore, write_keystore
-from prover.modeldir import KEY_FILE, atomic_file, atomic_write
+from ghostproof.adapters.chain.accounts import load_keystore, write_keystore
+from ghostproof.prover.modeldir import KEY_FILE, atomic_file, atomic_write
 
 KEY = b"0x" + b"ab" * 32
 

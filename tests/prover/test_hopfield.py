@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from protocol.errors import InputError, ModelError  # noqa: E402
-from protocol.layer import (  # noqa: E402
+from ghostproof.protocol.errors import InputError, ModelError  # noqa: E402
+from ghostproof.protocol.layer import (  # noqa: E402
     int_scores,
     quantise_keys,
     quantise_query,
@@ -16,8 +16,8 @@ from protocol.layer import (  # noqa: E402
     reference_layer_forward,
     top_k,
 )
-from prover.hopfield import HopfieldLookup, pick_device  # noqa: E402
-from prover.synthetic import noisy_queries, random_values, structured_patterns  # noqa: E402
+from ghostproof.prover.hopfield import HopfieldLookup, pick_device  # noqa: E402
+from ghostproof.prover.synthetic import noisy_queries, random_values, structured_patterns  # noqa: E402
 
 N, D, D_OUT, K, BETA = 1500, 48, 10, 8, 20.0
 

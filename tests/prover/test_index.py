@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protocol.errors import InputError, ModelError
-from protocol.layer import int_scores, quantise_keys, quantise_query, top_k
-from prover.index import ExactRetriever, HnswRetriever, Retriever, select_top_k
-from prover.synthetic import noisy_queries, structured_patterns
+from ghostproof.protocol.errors import InputError, ModelError
+from ghostproof.protocol.layer import int_scores, quantise_keys, quantise_query, top_k
+from ghostproof.prover.index import ExactRetriever, HnswRetriever, Retriever, select_top_k
+from ghostproof.prover.synthetic import noisy_queries, structured_patterns
 
 N, D, K = 2000, 64, 16
 

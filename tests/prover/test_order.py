@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protocol.errors import InputError
-from protocol.layer import int_scores, quantise_keys, quantise_query, top_k
-from protocol.merkle import multiproof_size, tree_depth
-from prover.order import inverse_permutation, locality_order
-from prover.synthetic import noisy_queries, structured_patterns, uniform_patterns
+from ghostproof.protocol.errors import InputError
+from ghostproof.protocol.layer import int_scores, quantise_keys, quantise_query, top_k
+from ghostproof.protocol.merkle import multiproof_size, tree_depth
+from ghostproof.prover.order import inverse_permutation, locality_order
+from ghostproof.prover.synthetic import noisy_queries, structured_patterns, uniform_patterns
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 64, 65, 1000, 4097])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protocol.errors import FormatError, InputError
-from prover.prove import Prover
+from ghostproof.protocol.errors import FormatError, InputError
+from ghostproof.prover.prove import Prover
 from tests.conftest import PROVER_KEY
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protocol.errors import InputError
-from prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
+from ghostproof.protocol.errors import InputError
+from ghostproof.prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
 
 
 def test_structured_patterns_are_unit_rows_of_low_rank() -> None:

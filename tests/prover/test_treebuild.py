@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import prover.treebuild as treebuild
-from protocol.errors import ModelError
-from protocol.hashing import leaf_hashes
-from protocol.merkle import build_tree
+import ghostproof.prover.treebuild as treebuild
+from ghostproof.protocol.errors import ModelError
+from ghostproof.protocol.hashing import leaf_hashes
+from ghostproof.protocol.merkle import build_tree
 
 
 @pytest.mark.parametrize(("n", "workers"), [(1, 2), (5, 2), (1000, 2), (1024, 4), (1500, 4), (513, 8)])

@@ -13,13 +13,20 @@ import json
 import numpy as np
 import pytest
 
-from protocol.errors import AnchorError, FormatError, MultiproofError, ProofError, ReceiptError
-from protocol.merkle import multiproof
-from protocol.response import LayerProof, Request, Response, dumps_response, encode_binary, loads_response
-from protocol.response import decode_binary as decode
-from protocol.signing import SECP256K1_HALF_N, sign_digest
+from ghostproof.protocol.errors import AnchorError, FormatError, MultiproofError, ProofError, ReceiptError
+from ghostproof.protocol.merkle import multiproof
+from ghostproof.protocol.response import (
+    LayerProof,
+    Request,
+    Response,
+    dumps_response,
+    encode_binary,
+    loads_response,
+)
+from ghostproof.protocol.response import decode_binary as decode
+from ghostproof.protocol.signing import SECP256K1_HALF_N, sign_digest
+from ghostproof.verifier.verify import Expected, verify
 from tests.conftest import CHAIN_ID, CONTRACT, MODEL_ID, NONCE, PROVER_KEY, PROVER_KEY_ADDRESS
-from verifier.verify import Expected, verify
 
 SECP256K1_N = 2 * SECP256K1_HALF_N + 1
 
@@ -339,7 +346,7 @@ def test_valid_response_names_signer_and_selections(small, resp, root):
 
 
 def test_valid_response_selects_true_top_k(small, resp):
-    from protocol.layer import int_scores, top_k
+    from ghostproof.protocol.layer import int_scores, top_k
 
     lp = resp.layers[0]
     keys = small.model.layers[0].keys
@@ -374,7 +381,7 @@ def test_resigning_an_untouched_response_keeps_it_valid(small, resp, root):
 def prove_from_query(model, request: Request, q0: np.ndarray) -> Response:
     """An answer computed honestly in every step but one: layer 0 starts from ``q0`` (a
     lying prover's nearby query) instead of the quantised request input."""
-    from protocol.layer import int_scores, layer_forward, requantise, top_k
+    from ghostproof.protocol.layer import int_scores, layer_forward, requantise, top_k
 
     layers, q = [], q0
     for i, layer in enumerate(model.layers):
@@ -398,7 +405,7 @@ def test_invalid_nearby_query_that_changes_the_selection(small, resp, root):
     exact top-k differs, and sign it. Build such a q′ (every element moved by at most 1,
     towards the best unselected column and away from the weakest selected one) and show
     that the answer computed honestly from it is refused."""
-    from protocol.layer import int_scores, top_k
+    from ghostproof.protocol.layer import int_scores, top_k
 
     layer0 = small.model.layers[0]
     q = resp.layers[0].q
@@ -437,7 +444,7 @@ def test_valid_but_not_top_k_selection_verifies(small, resp, root):
         key_proof=tuple(multiproof(tree_k, sel)),
         value_proof=tuple(multiproof(tree_v, sel)),
     )
-    from protocol.layer import layer_forward
+    from ghostproof.protocol.layer import layer_forward
 
     result = layer_forward(lp.q, layer.keys[sel], layer.values[sel], layer.spec.logit_scale)
     forged = with_layer(forged, 1, tau=result.tau)
@@ -548,8 +555,8 @@ def test_layer_proof_type(resp):
 
 def _model_with_scales(logit_scale: int, s_v: float, layers: int = 2):
     """A committed model with extreme committed scales (a lying prover's choice)."""
-    from protocol.ghost import LayerSpec
-    from prover.commit import CommittedLayer, commit_model
+    from ghostproof.protocol.ghost import LayerSpec
+    from ghostproof.prover.commit import CommittedLayer, commit_model
 
     rng = np.random.default_rng(5)
     committed = [
@@ -571,7 +578,7 @@ def _model_with_scales(logit_scale: int, s_v: float, layers: int = 2):
 def test_extreme_scales_stay_exact(logit_scale, s_v):
     """Format 2 computes in bounded integers: no header scale can overflow the verifier, and
     an output changed by one unit is still caught (format 1 compared floats that could be inf)."""
-    from prover.prove import Prover
+    from ghostproof.prover.prove import Prover
 
     model = _model_with_scales(logit_scale, s_v)
     x = np.linspace(-1, 1, 8, dtype=np.float32)

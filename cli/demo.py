@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from protocol.errors import InputError, ProofError
-from protocol.hashing import to_hex
-from protocol.layer import layer_forward, quantise_query, reference_layer_forward, top1
-from protocol.response import Response, encode_binary
-from verifier.verify import Expected, verify
+from ghostproof.protocol.errors import InputError, ProofError
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.layer import layer_forward, quantise_query, reference_layer_forward, top1
+from ghostproof.protocol.response import Response, encode_binary
+from ghostproof.verifier.verify import Expected, verify
 
 from .console import out, progress
 
@@ -37,7 +37,7 @@ def accuracy(md, prover) -> tuple[float, float, float]:
     """Held-out accuracy of the dense float64 reference (softmax over all N), of the exact
     sparse path the prover signs (HNSW top-k, integer softmax), and their top-1 agreement,
     on every sample of a one-layer classifier model."""
-    from prover.index import select_top_k
+    from ghostproof.prover.index import select_top_k
 
     layer = md.model.layers[0]
     spec = layer.spec
@@ -58,12 +58,11 @@ def accuracy(md, prover) -> tuple[float, float, float]:
 
 def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
     """Run the demo end to end, printing each step; raises on any unexpected failure."""
-    from prover.modeldir import make_prover, write_model_dir
-    from prover.presets import digits_model
-
-    from .chain import embedded_anchor, read_registered_model
-    from .ipfs.model import audit_dir, fetch, publish
-    from .ipfs.store import LocalStore
+    from ghostproof.adapters.chain import embedded_anchor, read_registered_model
+    from ghostproof.adapters.storage.store import LocalStore
+    from ghostproof.adapters.storage.transfer import audit_dir, fetch, publish
+    from ghostproof.prover.modeldir import make_prover, write_model_dir
+    from ghostproof.prover.presets import digits_model
 
     if not isinstance(n_samples, int) or n_samples < 1:  # step 5 tampers with the first answer
         raise InputError(f"the demo needs at least one sample to prove, got {n_samples!r}")

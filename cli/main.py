@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Annotated
 import click
 import typer
 
-from protocol.errors import ExternalError, GhostproofError, ProofError
-from protocol.hashing import to_hex
-from protocol.layer import output_values, top1
+from ghostproof.protocol.errors import ExternalError, GhostproofError, ProofError
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.layer import output_values, top1
 
-from . import cli_chain, cli_ipfs
+from . import chain as cli_chain
+from . import ipfs as cli_ipfs
 from .console import err, out, print_json, progress
 
 if TYPE_CHECKING:
-    from protocol.response import Response
-
-    from .binding import Trust
+    from ghostproof.protocol.response import Response
+    from ghostproof.verifier.trust import Trust
 
 app = typer.Typer(
     help="Verifiable inference for Hopfield lookup models, anchored on an EVM chain.",
@@ -69,8 +69,8 @@ def model_build(
     as_json: JsonOpt = False,
 ) -> None:
     """Build a model, commit it (Merkle trees, ghost file) and index it into a directory."""
-    from prover.modeldir import write_model_dir
-    from prover.presets import DIGITS_K, digits_model, synthetic_model
+    from ghostproof.prover.modeldir import write_model_dir
+    from ghostproof.prover.presets import DIGITS_K, digits_model, synthetic_model
 
     if preset == "digits":
         float_model = digits_model(k=DIGITS_K if k is None else k, seed=seed)
@@ -91,7 +91,7 @@ def model_build(
 
 
 def _print_info(path: Path, ghost, as_json: bool, extra: dict | None = None) -> None:
-    from protocol.chunks import cid_for_bytes
+    from ghostproof.protocol.chunks import cid_for_bytes
 
     info = {
         "path": str(path),
@@ -131,7 +131,7 @@ def model_info(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a model's ghostRoot and architecture."""
-    from prover.modeldir import GHOST_FILE, read_ghost
+    from ghostproof.prover.modeldir import GHOST_FILE, read_ghost
 
     ghost_path = directory / GHOST_FILE if directory.is_dir() else directory
     _print_info(directory, read_ghost(ghost_path), as_json)
@@ -143,7 +143,7 @@ def model_index(
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the Merkle trees and HNSW indexes of a model directory so it can be served."""
-    from prover.modeldir import index_model_dir
+    from ghostproof.prover.modeldir import index_model_dir
 
     with progress(quiet=as_json) as bar:
         md = index_model_dir(directory, on_progress=_progress_fn(bar, as_json))
@@ -187,10 +187,9 @@ def prove_cmd(
     the receipt is for model 0 on no chain. The signer is --keystore, --dev-account, or
     DIR/prover.key; a key that is not the registered prover is refused before any work.
     """
-    from prover.modeldir import KEY_FILE, load_model_dir, make_prover
-
-    from .binding import prove_domain
-    from .files import parse_nonce, read_input, write_request, write_response
+    from ghostproof.adapters.storage.files import parse_nonce, read_input, write_request, write_response
+    from ghostproof.prover.modeldir import KEY_FILE, load_model_dir, make_prover
+    from ghostproof.verifier.trust import prove_domain
 
     if (input_path is None) == (sample is None):
         raise typer.BadParameter("give exactly one of --input FILE.npy or --sample I")
@@ -264,10 +263,9 @@ def verify_cmd(
     it may answer any question (the output says so). With --rpc the model must be active and
     the receipt signed by its registered prover, for this chain and registry.
     """
-    from prover.modeldir import read_ghost
-
-    from .binding import check_answer, sent_request, verify_trust
-    from .files import read_response
+    from ghostproof.adapters.storage.files import read_response
+    from ghostproof.prover.modeldir import read_ghost
+    from ghostproof.verifier.trust import check_answer, sent_request, verify_trust
 
     response = read_response(response_path)
     ghost = read_ghost(ghost_path)

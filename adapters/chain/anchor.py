@@ -9,8 +9,8 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from protocol.ghost import GhostFile
-from prover.modeldir import read_ghost_bytes
+from ghostproof.protocol.ghost import GhostFile
+from ghostproof.prover.modeldir import read_ghost_bytes
 
 from .accounts import dev_account, fund_from_tester, load_key_file
 from .deployment import ONE_CREDIT, Deployment, DeployParams, check_deployment, deploy_all

@@ -10,7 +10,7 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
-from protocol.voucher import ChannelState, Voucher
+from ghostproof.protocol.voucher import ChannelState, Voucher
 
 from .deployment import Deployment, contract
 from .errors import InsufficientFundsError

@@ -10,8 +10,8 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from protocol.ghost import GhostFile, GhostHeader, LayerSpec
-from protocol.voucher import sign_voucher
+from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
+from ghostproof.protocol.voucher import sign_voucher
 
 from .deployment import DeployParams, deploy_all
 from .escrow import deposit, redeem, request_withdrawal, voucher_for, withdraw

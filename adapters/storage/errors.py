@@ -8,7 +8,7 @@ their CID, a bad CAR file or a model directory that contradicts its ghost file s
 
 from __future__ import annotations
 
-from protocol.errors import ExternalError, FormatError, ProofError
+from ghostproof.protocol.errors import ExternalError, FormatError, ProofError
 
 
 class IpfsError(ExternalError):

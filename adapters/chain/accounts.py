@@ -31,9 +31,9 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
 
     AccountError if it cannot be read, is over MAX_KEYSTORE_BYTES, is not JSON (see
     protocol.jsonlimits.load_json), or does not decrypt."""
-    from protocol.errors import FormatError
-    from protocol.jsonlimits import load_json
-    from prover.modeldir import read_capped
+    from ghostproof.protocol.errors import FormatError
+    from ghostproof.protocol.jsonlimits import load_json
+    from ghostproof.prover.modeldir import read_capped
 
     try:
         data = load_json(read_capped(path, MAX_KEYSTORE_BYTES), what=f"keystore {path}",
@@ -54,7 +54,7 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
 def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
     """Encrypt ``account`` into a new keystore file at ``path`` (mode 0600), written whole or
     not at all; FileExistsError if ``path`` exists (a keystore is never overwritten)."""
-    from prover.modeldir import atomic_write
+    from ghostproof.prover.modeldir import atomic_write
 
     data = json.dumps(Account.encrypt(account.key, password))
     atomic_write(path, data.encode("utf-8"), 0o600, replace=False)

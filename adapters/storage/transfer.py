@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from protocol.chunks import ChunkRef, cid_for_bytes, cid_matches
-from protocol.constants import MATRIX_TAGS
-from protocol.errors import GhostFileError, ModelError
-from protocol.ghost import GhostFile, parse_ghost
-from protocol.hashing import leaf_hashes, to_hex
-from protocol.merkle import build_tree
-from prover.modeldir import read_ghost_bytes
+from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes, cid_matches
+from ghostproof.protocol.constants import MATRIX_TAGS
+from ghostproof.protocol.errors import GhostFileError, ModelError
+from ghostproof.protocol.ghost import GhostFile, parse_ghost
+from ghostproof.protocol.hashing import leaf_hashes, to_hex
+from ghostproof.protocol.merkle import build_tree
+from ghostproof.prover.modeldir import read_ghost_bytes
 
 from .errors import AuditMismatchError, CorruptBlockError, ModelDirError
 from .store import BlockStore

@@ -15,9 +15,9 @@ from multiformats import CID, multihash
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from protocol.chunks import cid_for_bytes, parse_cid
-from protocol.constants import MATRIX_TAGS
-from protocol.ghost import GhostFile, LayerRootOpening
+from ghostproof.protocol.chunks import cid_for_bytes, parse_cid
+from ghostproof.protocol.constants import MATRIX_TAGS
+from ghostproof.protocol.ghost import GhostFile, LayerRootOpening
 
 from .deployment import Deployment, contract
 from .errors import (

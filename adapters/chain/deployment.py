@@ -17,8 +17,8 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_checksum_address
 
-from protocol.errors import FormatError
-from protocol.jsonlimits import load_json
+from ghostproof.protocol.errors import FormatError
+from ghostproof.protocol.jsonlimits import load_json
 
 from .contracts import load_artifact
 from .errors import DeploymentError, WrongChainError

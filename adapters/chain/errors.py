@@ -8,7 +8,7 @@ answer the chain's record contradicts (retired model, another prover's signature
 
 from __future__ import annotations
 
-from protocol.errors import ExternalError, GhostproofError, ProofError, ReceiptError
+from ghostproof.protocol.errors import ExternalError, GhostproofError, ProofError, ReceiptError
 
 
 class ChainError(ExternalError):

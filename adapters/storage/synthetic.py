@@ -1,7 +1,7 @@
 """Small synthetic model directories for the IPFS tests and scripts/bench_ipfs.py.
 
 Writes random int8 matrices and a ghost file whose chunk table and roots match them, in the
-model-directory layout of ``ghostproof.ipfs.model``. Not a real model (the prover builds
+model-directory layout of ``ghostproof.adapters.storage.transfer``. Not a real model (the prover builds
 those); it exercises chunking, CIDs, publish, fetch and audit at any size.
 """
 
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from protocol.chunks import ChunkRef, cid_for_bytes, plan_chunks
-from protocol.constants import MATRIX_TAGS
-from protocol.ghost import GhostFile, GhostHeader, LayerSpec
-from protocol.hashing import leaf_hashes
-from protocol.merkle import build_tree
+from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes, plan_chunks
+from ghostproof.protocol.constants import MATRIX_TAGS
+from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
+from ghostproof.protocol.hashing import leaf_hashes
+from ghostproof.protocol.merkle import build_tree
 
-from .model import GHOST_FILE, matrix_file
+from .transfer import GHOST_FILE, matrix_file
 
 
 def write_synthetic_model(

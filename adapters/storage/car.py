@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from multiformats import CID, varint
 
-from protocol.chunks import cid_for_bytes, cid_matches, parse_cid
+from ghostproof.protocol.chunks import cid_for_bytes, cid_matches, parse_cid
 
 from .errors import CarFormatError, CorruptBlockError
 

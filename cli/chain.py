@@ -1,5 +1,5 @@
 """CLI commands for the chain: ``deploy``, ``chain up``, ``chain faucet``, ``model commit``,
-``model onchain``. Each failure is one of ghostproof.chain.errors, printed as one line by
+``model onchain``. Each failure is one of ghostproof.adapters.chain.errors, printed as one line by
 the top-level main.
 """
 
@@ -16,8 +16,8 @@ import typer
 from eth_account.signers.local import LocalAccount
 
 if TYPE_CHECKING:
-    from .chain.deployment import Deployment
-    from .chain.provider import Chain
+    from ghostproof.adapters.chain.deployment import Deployment
+    from ghostproof.adapters.chain.provider import Chain
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 RPC_ENV = "GHOSTPROOF_RPC"
@@ -51,7 +51,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def _credits(text: str, what: str, bits: int = 256) -> int:
     """Parse a credit amount in whole credits (decimals allowed) into base units that fit
     the contract's uint``bits`` field."""
-    from .chain.deployment import ONE_CREDIT
+    from ghostproof.adapters.chain.deployment import ONE_CREDIT
 
     try:
         number = Decimal(text)  # exact: no rounding on construction
@@ -85,7 +85,7 @@ def signing_account(
     """The signing account of every command that signs (deploy, model commit, prove, chain
     buy): --keystore, else --dev-account, else ``key_file`` (see accounts.resolve_account);
     the keystore password comes from $GHOSTPROOF_KEYSTORE_PASSWORD or a hidden prompt."""
-    from .chain.accounts import resolve_account
+    from ghostproof.adapters.chain.accounts import resolve_account
 
     def prompt(path: Path) -> str:
         return str(typer.prompt(f"password for {path}", hide_input=True, err=True))
@@ -94,8 +94,8 @@ def signing_account(
 
 
 def _connect_checked(rpc: str | None, deployment_file: Path | None) -> tuple[Chain, Deployment]:
-    from .chain.deployment import check_deployment, load_deployment
-    from .chain.provider import connect
+    from ghostproof.adapters.chain.deployment import check_deployment, load_deployment
+    from ghostproof.adapters.chain.provider import connect
 
     deployment = load_deployment(deployment_file)
     chain = connect(rpc or deployment.rpc or _rpc_url(None))
@@ -104,7 +104,7 @@ def _connect_checked(rpc: str | None, deployment_file: Path | None) -> tuple[Cha
 
 
 def _write_json_atomic(path: Path, obj: object) -> None:
-    from prover.modeldir import atomic_write
+    from ghostproof.prover.modeldir import atomic_write
 
     atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
@@ -120,8 +120,9 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy GhostCredit, GhostRegistry and CreditEscrow; write the deployment file."""
-    from .chain.deployment import DeployParams, deploy_all, save_deployment
-    from .chain.provider import connect
+    from ghostproof.adapters.chain.deployment import DeployParams, deploy_all, save_deployment
+    from ghostproof.adapters.chain.provider import connect
+
     from .console import out, print_json
 
     chain = connect(_rpc_url(rpc))
@@ -145,10 +146,11 @@ def chain_up_cmd(
     deploy: Annotated[bool, typer.Option(help="Deploy the contracts (dev account 0).")] = True,
 ) -> None:
     """Run a local Anvil node (chain 31337) until Ctrl-C, with the contracts deployed."""
-    from .chain.accounts import dev_account
-    from .chain.anvil import Anvil
-    from .chain.deployment import deploy_all, save_deployment
-    from .chain.provider import connect
+    from ghostproof.adapters.chain.accounts import dev_account
+    from ghostproof.adapters.chain.anvil import Anvil
+    from ghostproof.adapters.chain.deployment import deploy_all, save_deployment
+    from ghostproof.adapters.chain.provider import connect
+
     from .console import out
 
     with Anvil(port=port) as anvil:
@@ -177,8 +179,9 @@ def chain_faucet_cmd(
     """Give ``address`` ETH and credits from dev account 0 (local chain 31337 only)."""
     from eth_utils import is_hex_address, to_checksum_address
 
-    from .chain.accounts import dev_account
-    from .chain.registry import mint_credits
+    from ghostproof.adapters.chain.accounts import dev_account
+    from ghostproof.adapters.chain.registry import mint_credits
+
     from .console import out
 
     if not is_hex_address(address):
@@ -189,8 +192,8 @@ def chain_faucet_cmd(
     wei = _credits(eth, "--eth")  # same 18 decimals
     if wei:
         tx = {"to": to, "value": wei, "from": owner.address}
-        from .chain.provider import rpc_errors
-        from .chain.tx import fee_params
+        from ghostproof.adapters.chain.provider import rpc_errors
+        from ghostproof.adapters.chain.tx import fee_params
 
         with rpc_errors(chain):
             tx.update(
@@ -219,7 +222,8 @@ def chain_buy_cmd(
 ) -> None:
     """Buy credits for ETH from GhostCredit at the deployment's rate (any chain): the stake
     `model commit` needs, or credits to pay for queries."""
-    from .chain.registry import buy_credits
+    from ghostproof.adapters.chain.registry import buy_credits
+
     from .console import out, print_json
 
     units = _credits(credits, "--credits")
@@ -247,8 +251,9 @@ def model_commit_cmd(
 
     The signer is --keystore, --dev-account, or DIR/prover.key (local chains).
     """
-    from .chain.anchor import check_ghost_root, read_ghost_dir
-    from .chain.registry import read_model, register_model
+    from ghostproof.adapters.chain.anchor import check_ghost_root, read_ghost_dir
+    from ghostproof.adapters.chain.registry import read_model, register_model
+
     from .console import out, print_json
 
     ghost_bytes, ghost = read_ghost_dir(model_dir)
@@ -294,12 +299,13 @@ def model_onchain_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a registered model; with --ghost, fail unless the file's ghostRoot matches."""
-    from .chain.anchor import check_ghost_root, read_registered_model
+    from ghostproof.adapters.chain.anchor import check_ghost_root, read_registered_model
+
     from .console import out, print_json
 
     registered = read_registered_model(rpc, deployment, model_id)
     if ghost_path is not None:
-        from protocol.ghost import parse_ghost
+        from ghostproof.protocol.ghost import parse_ghost
 
         check_ghost_root(registered, parse_ghost(ghost_path.read_bytes()))
     if as_json:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from protocol.constants import MAX_DIM
-from protocol.errors import FormatError, InputError
-from protocol.hashing import from_hex, to_hex
-from protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
-from protocol.layer import check_vector
-from protocol.response import (
+from ghostproof.protocol.constants import MAX_DIM
+from ghostproof.protocol.errors import FormatError, InputError
+from ghostproof.protocol.hashing import from_hex, to_hex
+from ghostproof.protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
+from ghostproof.protocol.layer import check_vector
+from ghostproof.protocol.response import (
     Request,
     Response,
     decode_binary,
@@ -26,7 +26,7 @@ from protocol.response import (
     encode_binary,
     loads_response,
 )
-from prover.modeldir import atomic_write, read_capped
+from ghostproof.prover.modeldir import atomic_write, read_capped
 
 REQUEST_KEYS = frozenset({"modelId", "input", "nonce"})
 #: A request of MAX_DIM float32 numbers printed in full is well under this.

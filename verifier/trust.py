@@ -18,13 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.errors import InputError, ModelError
-from protocol.ghost import GhostFile
-from protocol.hashing import from_hex
-from protocol.response import Request, Response
-from verifier.verify import Expected, VerifiedOutput, verify
-
-from .chain.registry import RegisteredModel
+from ghostproof.adapters.chain.registry import RegisteredModel
+from ghostproof.protocol.errors import InputError, ModelError
+from ghostproof.protocol.ghost import GhostFile
+from ghostproof.protocol.hashing import from_hex
+from ghostproof.protocol.response import Request, Response
+from ghostproof.verifier.verify import Expected, VerifiedOutput, verify
 
 ANCHOR_FILE = "anchor.json"
 MAX_ANCHOR_BYTES = 64 * 1024  # what `model commit` writes is well under 1 KiB
@@ -38,8 +37,8 @@ def read_anchor(directory: Path) -> dict[str, object]:
     not an object, ``modelId``/``chainId`` are not integers, ``registry`` not a string, or
     ``prover`` (when present) not a 0x address.
     """
-    from protocol.jsonlimits import load_json
-    from prover.modeldir import read_capped
+    from ghostproof.protocol.jsonlimits import load_json
+    from ghostproof.prover.modeldir import read_capped
 
     path = directory / ANCHOR_FILE
     try:
@@ -75,7 +74,7 @@ class ReceiptDomain:
     def check_key(self, address: str) -> None:
         """NotRegisteredProverError unless a key with ``address`` may sign for this model
         (any key may when the registered prover is not known)."""
-        from .chain.registry import check_prover_key
+        from ghostproof.adapters.chain.registry import check_prover_key
 
         if self.prover is not None:
             check_prover_key(self.model_id, self.prover, address)
@@ -84,8 +83,8 @@ class ReceiptDomain:
 def _domain_from_chain(
     ghost: GhostFile, model_id: int | None, rpc: str, deployment_file: Path | None
 ) -> ReceiptDomain:
-    from .chain import check_ghost_root, read_registered_model
-    from .chain.deployment import load_deployment
+    from ghostproof.adapters.chain import check_ghost_root, read_registered_model
+    from ghostproof.adapters.chain.deployment import load_deployment
 
     if model_id is None:
         raise InputError("prove --rpc needs --model-id (or DIR/anchor.json from `model commit`)")
@@ -106,7 +105,7 @@ def prove_domain(
     ``model_id`` names another model (then, as without anchor.json, receipts are for that
     id on no chain and no key is refused).
     """
-    from prover.modeldir import GHOST_FILE, read_ghost
+    from ghostproof.prover.modeldir import GHOST_FILE, read_ghost
 
     ghost = read_ghost(directory / GHOST_FILE)  # ModelError before any key or chain work
     anchor = read_anchor(directory)
@@ -139,7 +138,7 @@ def sent_request(
     """The request the client sent: a request file (which names its model id), or
     ``input_file`` (.npy) with ``nonce`` for ``model_id``. InputError when the options are
     mixed or one half is missing, or the file names another model id than ``model_id``."""
-    from .files import read_request, request_from_input
+    from ghostproof.adapters.storage.files import read_request, request_from_input
 
     if request_file is not None:
         if input_file is not None or nonce is not None:
@@ -185,9 +184,9 @@ def chain_trust(
     """Trust the chain: model ``model_id``'s ghostRoot and registered prover, the deployment's
     chain id and registry. ModelRetiredError if it is retired (unless ``allow_retired``);
     the adapter's errors if the chain or the deployment file fails."""
-    from .chain import read_registered_model
-    from .chain.deployment import load_deployment
-    from .chain.registry import check_active
+    from ghostproof.adapters.chain import read_registered_model
+    from ghostproof.adapters.chain.deployment import load_deployment
+    from ghostproof.adapters.chain.registry import check_active
 
     registered = read_registered_model(rpc, deployment_file, model_id)
     check_active(registered, allow_retired=allow_retired)
@@ -241,10 +240,9 @@ def _check_intact_receipt_signer(registered: RegisteredModel, response: Response
     recovers to the prover it names) signed by another key than the registered prover: e.g.
     a second prover that registered the same ghostRoot. A receipt whose signature does not
     recover to its named prover was altered: left to verify(), which says what changed."""
-    from protocol.errors import ReceiptError
-    from protocol.receipt import recover_signer
-
-    from .chain.registry import check_signer
+    from ghostproof.adapters.chain.registry import check_signer
+    from ghostproof.protocol.errors import ReceiptError
+    from ghostproof.protocol.receipt import recover_signer
 
     try:
         signer = recover_signer(response.digest(), response.signature)
@@ -258,7 +256,7 @@ def check_answer(response: Response, ghost: GhostFile, trust: Trust) -> Verified
     """Verify ``response`` against ``trust`` (verifier.verify). With a registry entry, the
     signer *recovered* from the receipt must be the model's registered prover
     (ProverMismatchError, exit 1), whatever prover the receipt names."""
-    from .chain.registry import check_signer
+    from ghostproof.adapters.chain.registry import check_signer
 
     if trust.registered is not None:
         _check_intact_receipt_signer(trust.registered, response)

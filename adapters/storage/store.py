@@ -5,7 +5,7 @@ table lists (DESIGN §4). ``get`` never returns bytes that do not hash to the CI
 it raises ``CorruptBlockError`` instead; a block that is not there (or does not arrive within
 the time-out) raises ``BlockNotFoundError``; a backend that cannot be used at all raises
 ``StoreUnreachableError``. ``put`` is idempotent, so a publish that is re-run stores only what
-is missing. Used by ``ghostproof.ipfs.model`` (publish, fetch, audit) and the CLI.
+is missing. Used by ``ghostproof.adapters.storage.transfer`` (publish, fetch, audit) and the CLI.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 
 import httpx
 
-from protocol.chunks import cid_for_bytes, cid_matches, parse_cid
-from protocol.constants import MAX_CHUNK_BYTES
-from protocol.errors import FormatError
-from protocol.jsonlimits import load_json
+from ghostproof.protocol.chunks import cid_for_bytes, cid_matches, parse_cid
+from ghostproof.protocol.constants import MAX_CHUNK_BYTES
+from ghostproof.protocol.errors import FormatError
+from ghostproof.protocol.jsonlimits import load_json
 
 from .errors import (
     BlockNotFoundError,
@@ -270,7 +270,7 @@ class KuboStore(BlockStore):
         cfg["Bootstrap"] = bootstrap
         cfg.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
         cfg.setdefault("Routing", {})["Type"] = "dht" if bootstrap else "none"
-        from prover.modeldir import atomic_write
+        from ghostproof.prover.modeldir import atomic_write
 
         atomic_write(path, json.dumps(cfg, indent=2).encode(), 0o600)  # it holds the node's key
 

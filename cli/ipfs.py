@@ -1,5 +1,5 @@
 """CLI commands for IPFS: ``model publish``, ``model fetch``, ``model export-car``,
-``model import-car``, ``audit`` and ``ipfs serve``. The work is done by ghostproof.ipfs; each
+``model import-car``, ``audit`` and ``ipfs serve``. The work is done by ghostproof.adapters.storage; each
 failure is one of its errors, printed as one line by the top-level main (exit 1 audit
 mismatch, 2 bad input or corrupt bytes, 3 store unreachable or block not found).
 """
@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from protocol.ghost import GhostFile
-from protocol.hashing import from_hex
+from ghostproof.protocol.ghost import GhostFile
+from ghostproof.protocol.hashing import from_hex
 
 from .console import err, out, print_json, progress
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from .ipfs.store import BlockStore
+    from ghostproof.adapters.storage.store import BlockStore
 
 IPFS_API_ENV = "GHOSTPROOF_IPFS_API"
 DEFAULT_IPFS_API = "http://127.0.0.1:5001"
@@ -76,7 +76,7 @@ _MODEL_ID = re.compile(r"^[0-9]+$")
 def _open_store(
     kind: str, path: Path | None, ipfs_api: str | None, peers: list[str] | None, timeout: float
 ) -> Iterator[BlockStore]:
-    from .ipfs.store import open_store
+    from ghostproof.adapters.storage.store import open_store
 
     url = ipfs_api or os.environ.get(IPFS_API_ENV) or DEFAULT_IPFS_API
     store = open_store(kind, path=path, rpc_url=url, peers=peers or (), timeout=timeout)
@@ -106,11 +106,11 @@ def _matrix_bytes(ghost: GhostFile) -> int:
 def _resolve(target: str, rpc: str | None, deployment: Path | None) -> tuple[str, bytes | None, str]:
     """(ghost CID, anchored ghostRoot or None, where it came from) for a CID or a model id."""
     if _MODEL_ID.match(target):
-        from .chain import read_registered_model
+        from ghostproof.adapters.chain import read_registered_model
 
         registered = read_registered_model(rpc, deployment, int(target))
         return registered.ghost_cid, registered.ghost_root, f"chain (model {target})"
-    from protocol.chunks import parse_cid
+    from ghostproof.protocol.chunks import parse_cid
 
     parse_cid(target)
     return target, None, "none"
@@ -132,7 +132,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Store every chunk and the ghost file as raw blocks; a re-run stores only what is missing."""
-        from .ipfs.model import publish, read_ghost
+        from ghostproof.adapters.storage.transfer import publish, read_ghost
 
         _, ghost = read_ghost(model_dir)
         with _open_store(store, store_path, ipfs_api, peer, timeout) as blocks, progress(as_json) as bar:
@@ -165,7 +165,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Download the ghost file and every chunk, checking every CID, into a model directory."""
-        from .ipfs.model import fetch
+        from ghostproof.adapters.storage.transfer import fetch
 
         ghost_cid, anchored, _ = _resolve(target, rpc, deployment)
         with _open_store(store, store_path, ipfs_api, peer, timeout) as blocks, progress(as_json) as bar:
@@ -213,8 +213,8 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         Prints OK per layer and matrix, or the first chunk that does not match. Exit 1 on any
         mismatch.
         """
-        from .ipfs.errors import AuditMismatchError
-        from .ipfs.model import audit_dir, audit_store
+        from ghostproof.adapters.storage.errors import AuditMismatchError
+        from ghostproof.adapters.storage.transfer import audit_dir, audit_store
 
         expected = from_hex(root, "--root", 32) if root is not None else None
         source = "--root" if root is not None else "none"
@@ -223,7 +223,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             if Path(target).is_dir():
                 if rpc is not None or deployment is not None:
                     raise typer.BadParameter("a directory is audited against --root, or use a MODEL_ID")
-                from .ipfs.model import read_ghost
+                from ghostproof.adapters.storage.transfer import read_ghost
 
                 set_total(_matrix_bytes(read_ghost(target)[1]))
                 report = audit_dir(target, expected_ghost_root=expected, on_progress=advance)
@@ -269,10 +269,9 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Write the ghost file and every chunk as a CAR v1 file (for `ipfs dag import`)."""
-        from protocol.chunks import cid_for_bytes
-
-        from .ipfs.car import write_car
-        from .ipfs.model import local_chunks, read_ghost
+        from ghostproof.adapters.storage.car import write_car
+        from ghostproof.adapters.storage.transfer import local_chunks, read_ghost
+        from ghostproof.protocol.chunks import cid_for_bytes
 
         ghost_bytes, ghost = read_ghost(model_dir)
         ghost_cid = cid_for_bytes(ghost_bytes)
@@ -299,7 +298,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Store every block of a CAR v1 file (each checked against its CID) in a store."""
-        from .ipfs.car import read_car
+        from ghostproof.adapters.storage.car import read_car
 
         roots, blocks = read_car(car_path)
         count = 0
@@ -325,7 +324,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         ] = 0,
     ) -> None:
         """Keep the in-process Kubo node online so peers can fetch what `--store kubo` published."""
-        from .ipfs.store import LOOPBACK_LISTEN, KuboStore
+        from ghostproof.adapters.storage.store import LOOPBACK_LISTEN, KuboStore
 
         home = Path(os.environ.get("GHOSTPROOF_HOME", Path.home() / ".ghostproof"))
         node = KuboStore(store_path or home / "kubo", listen=listen or LOOPBACK_LISTEN, peers=peer or ())
