@@ -4,7 +4,8 @@ and the check a prover runs before any work.
 A voucher says "client owes prover ``cumulative_amount`` credits in total in this epoch of
 their channel". It is signed under the domain ("ghostproof CreditEscrow", "1", chain id,
 escrow address) as ``Voucher(address client,address prover,uint64 epoch,uint256
-cumulativeAmount)``, exactly what contracts/CreditEscrow.sol recovers. A withdrawal closes
+cumulativeAmount)``, exactly what contracts/CreditEscrow.sol recovers (hashed by
+protocol/eip712.py, the one EIP-712 implementation; receipts use it too). A withdrawal closes
 the channel and starts the next epoch, so a closed epoch's vouchers cannot be redeemed
 against a later deposit. Used by the client wallet (sign), the prover service (check before
 any work) and the chain adapter (redeem, channel state). Pure: no web3, no I/O.
@@ -15,37 +16,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from eth_account.messages import encode_typed_data
 from eth_utils import is_hex_address, to_checksum_address
 
+from .eip712 import Domain, StructType, typed_data, typed_data_digest
 from .errors import VoucherError
-from .hashing import keccak256
 from .signing import recover_digest_signer, sign_digest
 
 DOMAIN_NAME = "ghostproof CreditEscrow"
 DOMAIN_VERSION = "1"
-VOUCHER_TYPE = "Voucher(address client,address prover,uint64 epoch,uint256 cumulativeAmount)"
-VOUCHER_TYPEHASH = keccak256(VOUCHER_TYPE.encode())
+VOUCHER_TYPE = StructType(
+    "Voucher",
+    (("client", "address"), ("prover", "address"), ("epoch", "uint64"),
+     ("cumulativeAmount", "uint256")),
+)
+VOUCHER_TYPEHASH = VOUCHER_TYPE.typehash
 MAX_UINT64 = (1 << 64) - 1
 MAX_UINT128 = (1 << 128) - 1
 MAX_UINT256 = (1 << 256) - 1
 # The one wire form of an amount: ASCII decimal, no sign, no leading zero (at most 39 digits).
 _AMOUNT_RE = re.compile(r"[1-9][0-9]{0,38}")
 
-_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Voucher": [
-        {"name": "client", "type": "address"},
-        {"name": "prover", "type": "address"},
-        {"name": "epoch", "type": "uint64"},
-        {"name": "cumulativeAmount", "type": "uint256"},
-    ],
-}
 _WIRE_KEYS = frozenset({"client", "prover", "epoch", "cumulativeAmount", "chainId", "escrow"})
 
 
@@ -110,29 +100,26 @@ class Voucher:
         _integer(self.cumulative_amount, "voucher cumulative_amount", 1, MAX_UINT128)
         _integer(self.chain_id, "voucher chain_id", 1, MAX_UINT256)
 
+    @property
+    def domain(self) -> Domain:
+        """The EIP-712 domain: ("ghostproof CreditEscrow", "1", chain id, escrow)."""
+        return Domain(DOMAIN_NAME, DOMAIN_VERSION, self.chain_id, self.escrow)
+
+    def _message(self) -> dict[str, object]:
+        return {
+            "client": self.client,
+            "prover": self.prover,
+            "epoch": self.epoch,
+            "cumulativeAmount": self.cumulative_amount,
+        }
+
     def typed_data(self) -> dict[str, object]:
         """The EIP-712 typed-data document (eth_signTypedData_v4 form)."""
-        return {
-            "types": _TYPES,
-            "primaryType": "Voucher",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": self.chain_id,
-                "verifyingContract": self.escrow,
-            },
-            "message": {
-                "client": self.client,
-                "prover": self.prover,
-                "epoch": self.epoch,
-                "cumulativeAmount": self.cumulative_amount,
-            },
-        }
+        return typed_data(self.domain, VOUCHER_TYPE, self._message())
 
     def digest(self) -> bytes:
         """The 32-byte EIP-712 digest the client signs (CreditEscrow.voucherDigest)."""
-        signable = encode_typed_data(full_message=self.typed_data())
-        return keccak256(b"\x19" + signable.version + signable.header + signable.body)
+        return typed_data_digest(self.domain, VOUCHER_TYPE, self._message())
 
     def to_json(self) -> dict[str, object]:
         """Wire form: addresses checksummed, the epoch and chain id as JSON integers, the
