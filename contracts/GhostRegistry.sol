@@ -3,19 +3,24 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {GhostHash} from "./GhostHash.sol";
+import {GhostReceipt} from "./GhostReceipt.sol";
 
 /**
  * @title GhostRegistry
  * @notice Where a prover anchors a model: its ghostRoot, the CID of its ghost file, its
  * price per query, the selection margin challenges allow for, and a stake in credits.
  * Every change emits an event. Any layer root can be opened against the ghostRoot.
+ * Receipts are signed for this contract: the EIP-712 domain ("ghostproof", "2", chainId,
+ * this registry), version "2" being the protocol format version; {receiptDigest} and
+ * {layerSelectionHash} recompute what protocol/receipt.py signs.
  * @dev The ghost file's CID is always CIDv1 / raw / sha2-256 (DESIGN §4), so the registry
  * stores only its 32-byte sha2-256 digest; clients rebuild the CID from it. A retired
  * model keeps its stake for {unbondingPeriod} (so challenges can still reach it), then
  * the prover withdraws it.
  */
-contract GhostRegistry {
+contract GhostRegistry is EIP712 {
     using SafeERC20 for IERC20;
 
     /// @notice One registered model (4 storage slots).
@@ -87,7 +92,7 @@ contract GhostRegistry {
     /// @param credit_ the credit token
     /// @param minStake_ smallest stake accepted by {register}
     /// @param unbondingPeriod_ seconds a retired model's stake stays locked
-    constructor(IERC20 credit_, uint96 minStake_, uint64 unbondingPeriod_) {
+    constructor(IERC20 credit_, uint96 minStake_, uint64 unbondingPeriod_) EIP712("ghostproof", "2") {
         credit = credit_;
         minStake = minStake_;
         unbondingPeriod = unbondingPeriod_;
@@ -220,6 +225,50 @@ contract GhostRegistry {
         bytes32[] calldata proof
     ) external pure returns (bytes32) {
         return GhostHash.processLayerRoot(layer, matrix, root, headerHash, nLayers, proof);
+    }
+
+    /**
+     * @notice The EIP-712 digest a prover signs for an answer of `modelId` (its receipt),
+     * under this registry's domain ("ghostproof", "2", block.chainid, address(this)).
+     * @param modelId the registry id of the model answered (need not be registered)
+     * @param ghostRoot the model's ghostRoot
+     * @param requestHash keccak256(0x04 ‖ modelId ‖ nonce ‖ uint32 n ‖ float32 input)
+     * @param selectionHash keccak256 of every layer's {layerSelectionHash}, in layer order
+     * @param outputHash keccak256(0x06 ‖ int32 output…)
+     * @return keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ hashStruct(Receipt))
+     */
+    function receiptDigest(
+        uint256 modelId,
+        bytes32 ghostRoot,
+        bytes32 requestHash,
+        bytes32 selectionHash,
+        bytes32 outputHash
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            GhostReceipt.structHash(modelId, ghostRoot, requestHash, selectionHash, outputHash)
+        );
+    }
+
+    /**
+     * @notice The selection hash of one layer of a receipt, as protocol/receipt.py computes it.
+     * @param layer the layer index ℓ
+     * @param q the claimed int8 query q_ℓ (one byte per element)
+     * @param tau the threshold τ_ℓ (lowest exact score in the selection)
+     * @param selected the selected column indices S_ℓ, ascending
+     * @return keccak256(0x05 ‖ uint16 ℓ ‖ int8 q ‖ int32 τ ‖ uint32 S[0] ‖ … ‖ uint32 S[k−1])
+     * @dev Loops once per selected index: bounded by the calldata length.
+     */
+    function layerSelectionHash(uint16 layer, bytes calldata q, int32 tau, uint32[] calldata selected)
+        public
+        pure
+        returns (bytes32)
+    {
+        return GhostReceipt.layerSelectionHash(layer, q, tau, selected);
+    }
+
+    /// @notice The EIP-712 domain separator receipts are signed under on this chain.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
     }
 
     function _modelOf(uint256 modelId) private view returns (Model storage model) {

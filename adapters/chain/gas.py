@@ -17,7 +17,7 @@ from .deployment import DeployParams, deploy_all
 from .escrow import deposit, redeem, request_withdrawal, voucher_for, withdraw
 from .provider import Chain
 from .registry import layer_root_gas, mint_credits, register_model
-from .tx import fee_params, transact
+from .tx import estimate, fee_params, transact
 
 TARGETS = {"register (first model)": 150_000, "register": 150_000, "redeem (first)": 80_000,
            "redeem": 80_000}
@@ -61,10 +61,14 @@ def measure_gas(chain: Chain, owner: LocalAccount, params: DeployParams | None =
         chain, dep, second.model_id, ghost64.open_layer_root(63, "K"))
     from .deployment import contract
 
+    registry = contract(chain, "GhostRegistry", dep.registry)
+    gas["receiptDigest (view)"] = estimate(
+        chain, registry.functions.receiptDigest(first.model_id, *[bytes([i]) * 32 for i in range(4)]))
+    gas["layerSelectionHash, d=256, k=32 (view)"] = estimate(
+        chain, registry.functions.layerSelectionHash(3, bytes(range(256)), -1, list(range(0, 224, 7))))
     payee = Account.create()  # a prover that holds no credits yet: its first redeem pays 22.1k more
     _fund(chain, owner, payee.address)
 
-    registry = contract(chain, "GhostRegistry", dep.registry)
     gas["updatePrice"] = int(transact(chain, prover, registry.functions.updatePrice(
         first.model_id, 2 * 10**16), "updatePrice")["gasUsed"])
     gas["deposit"] = int(deposit(chain, dep, client, payee.address, 10**18)["gasUsed"])

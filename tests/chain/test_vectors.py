@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ghostproof.protocol.constants import MATRIX_TAGS
 from ghostproof.protocol.ghost import LayerRootOpening
-from ghostproof.protocol.hashing import from_hex
+from ghostproof.protocol.hashing import from_hex, keccak256
+from ghostproof.protocol.receipt import (
+    layer_selection_hash,
+    receipt_digest,
+    receipt_domain,
+    receipt_struct_hash,
+    recover_signer,
+)
 from ghostproof.protocol.voucher import Voucher, recover_voucher_signer
 
 from .conftest import Env, make_ghost, reverts
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "chain.json").read_text(encoding="utf-8")
-)
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = json.loads((ROOT / "tests" / "vectors" / "chain.json").read_text(encoding="utf-8"))
 
 
 def _opening(case: dict) -> LayerRootOpening:
@@ -145,3 +153,149 @@ def test_invalid_layer_root_layer_count(env: Env, n_layers: int) -> None:
     case = VECTORS["layerRoots"][0]
     with reverts("GhostHashBadLayerCount", n_layers):
         _process(env, dict(case, nLayers=n_layers))
+
+
+# ---------------------------------------------------------------- receipts (GhostRegistry)
+
+
+def _receipt_fields(case: dict) -> dict[str, object]:
+    return {
+        "model_id": case["modelId"],
+        "ghost_root": from_hex(case["ghostRoot"], "ghostRoot", 32),
+        "request": from_hex(case["requestHash"], "requestHash", 32),
+        "selection": from_hex(case["selectionHash"], "selectionHash", 32),
+        "output": from_hex(case["outputHash"], "outputHash", 32),
+    }
+
+
+def _receipt_evm_args(case: dict) -> tuple:
+    f = _receipt_fields(case)
+    return (f["model_id"], f["ghost_root"], f["request"], f["selection"], f["output"])
+
+
+def _receipt_id(case: dict) -> str:
+    return f"chain{case['chainId']}-model{str(case['modelId'])[:8]}"
+
+
+@pytest.mark.parametrize("case", VECTORS["receipts"], ids=_receipt_id)
+def test_receipt_vector_python(case: dict) -> None:
+    fields = _receipt_fields(case)
+    domain = receipt_domain(case["chainId"], case["verifyingContract"])
+    digest = receipt_digest(chain_id=case["chainId"], verifying_contract=case["verifyingContract"],
+                            **fields)
+    assert receipt_struct_hash(**fields) == from_hex(case["structHash"], "structHash", 32)
+    assert domain.separator == from_hex(case["domainSeparator"], "domainSeparator", 32)
+    assert digest == from_hex(case["digest"], "digest", 32)
+    assert recover_signer(digest, from_hex(case["signature"], "signature", 65)) == case["signer"]
+
+
+def test_receipt_vectors_cover_domains() -> None:
+    """Offline (chain 0, zero address), both dev chains' registry, uint256-max model ids."""
+    domains = {(c["chainId"], c["verifyingContract"]) for c in VECTORS["receipts"]}
+    assert (0, "0x" + "00" * 20) in domains and len(domains) >= 3
+    assert {0, (1 << 256) - 1} <= {c["modelId"] for c in VECTORS["receipts"]}
+
+
+def test_receipt_domain_evm(env: Env) -> None:
+    """The registry's ERC-5267 domain is ("ghostproof", "2", this chain, this registry)."""
+    registry = env.contract("GhostRegistry")
+    _, name, version, chain_id, contract, salt, extensions = registry.functions.eip712Domain().call()
+    assert (name, version, chain_id, contract) == ("ghostproof", "2", env.chain.chain_id, registry.address)
+    assert (bytes(salt), list(extensions)) == (bytes(32), [])
+    expected = receipt_domain(env.chain.chain_id, registry.address).separator
+    assert bytes(registry.functions.domainSeparator().call()) == expected
+
+
+def test_receipt_vectors_evm(env: Env) -> None:
+    """Every vector's digest on this chain's registry, where the vector names it."""
+    registry = env.contract("GhostRegistry")
+    cases = [
+        c for c in VECTORS["receipts"]
+        if c["chainId"] == env.chain.chain_id and c["verifyingContract"] == registry.address
+    ]
+    assert cases, "no receipt vector for this chain id and registry address"
+    separator = bytes(registry.functions.domainSeparator().call())
+    for case in cases:
+        assert separator == from_hex(case["domainSeparator"], "domainSeparator", 32), case
+        got = registry.functions.receiptDigest(*_receipt_evm_args(case)).call()
+        assert bytes(got) == from_hex(case["digest"], "digest", 32), case
+
+
+def test_receipt_struct_hashes_evm(env: Env) -> None:
+    """Every vector's struct hash (other domains and the offline one included): the registry's
+    digest is keccak256(0x1901 ‖ its own domain separator ‖ the vector's structHash)."""
+    registry = env.contract("GhostRegistry")
+    separator = bytes(registry.functions.domainSeparator().call())
+    for case in VECTORS["receipts"]:
+        struct_hash = from_hex(case["structHash"], "structHash", 32)
+        got = registry.functions.receiptDigest(*_receipt_evm_args(case)).call()
+        assert bytes(got) == keccak256(b"\x19\x01" + separator + struct_hash), case
+
+
+def test_invalid_receipt_vector_other_model(env: Env) -> None:
+    """Changing only the model id changes the on-chain digest."""
+    registry = env.contract("GhostRegistry")
+    case = next(c for c in VECTORS["receipts"]
+                if c["chainId"] == env.chain.chain_id and c["modelId"] == 7)
+    args = list(_receipt_evm_args(case))
+    args[0] = 8
+    got = registry.functions.receiptDigest(*args).call()
+    assert bytes(got) != from_hex(case["digest"], "digest", 32)
+
+
+# ---------------------------------------------------------------- layer selections
+
+
+def _selection_args(case: dict) -> tuple:
+    return (case["layer"], from_hex(case["q"], "q"), case["tau"], case["selected"])
+
+
+def _selection_id(case: dict) -> str:
+    return f"L{case['layer']}-k{len(case['selected'])}"
+
+
+@pytest.mark.parametrize("case", VECTORS["layerSelections"], ids=_selection_id)
+def test_layer_selection_vector_python(case: dict) -> None:
+    layer, q, tau, selected = _selection_args(case)
+    got = layer_selection_hash(layer, np.frombuffer(q, dtype=np.int8), tau, selected)
+    assert got == from_hex(case["hash"], "hash", 32)
+
+
+def test_layer_selection_vectors_cover_edges() -> None:
+    """Negative and extreme τ, q bytes of −127 and 127, the uint16 and uint32 maxima, k = 1024."""
+    cases = VECTORS["layerSelections"]
+    q_bytes = b"".join(from_hex(c["q"], "q") for c in cases)
+    assert {0x81, 0x7F} <= set(q_bytes)
+    taus = {c["tau"] for c in cases}
+    assert min(taus) == -(2**31 - 1) and max(taus) == 2**31 - 1 and -1 in taus
+    assert max(c["layer"] for c in cases) == 2**16 - 1
+    assert max(max(c["selected"]) for c in cases) == 2**32 - 1
+    assert max(len(c["selected"]) for c in cases) == 1024
+
+
+def test_layer_selection_vectors_evm(env: Env) -> None:
+    registry = env.contract("GhostRegistry")
+    for case in VECTORS["layerSelections"]:
+        got = registry.functions.layerSelectionHash(*_selection_args(case)).call()
+        assert bytes(got) == from_hex(case["hash"], "hash", 32), case["layer"]
+
+
+@pytest.mark.parametrize("field, value", [("tau", 1), ("layer", 3), ("selected", [4])])
+def test_invalid_layer_selection_one_field(env: Env, field: str, value: object) -> None:
+    """Changing one field of the first vector (τ −1 → 1, layer 0 → 3, S [0] → [4]) changes
+    the on-chain hash."""
+    case = dict(VECTORS["layerSelections"][0], **{field: value})
+    got = env.contract("GhostRegistry").functions.layerSelectionHash(*_selection_args(case)).call()
+    assert bytes(got) != from_hex(case["hash"], "hash", 32)
+
+
+def test_regenerated_chain_vectors_match_file() -> None:
+    """scripts/make_chain_vectors.py, rerun with the current code, writes the same vectors."""
+    spec = importlib.util.spec_from_file_location(
+        "make_chain_vectors", ROOT / "scripts" / "make_chain_vectors.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fresh = module.build_vectors()
+    for section in VECTORS:
+        assert fresh[section] == VECTORS[section], section
