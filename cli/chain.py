@@ -104,7 +104,7 @@ def _connect_checked(rpc: str | None, deployment_file: Path | None) -> tuple[Cha
 
 
 def _write_json_atomic(path: Path, obj: object) -> None:
-    from ghostproof.prover.modeldir import atomic_write
+    from ghostproof.adapters.fileio import atomic_write
 
     atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
@@ -251,12 +251,13 @@ def model_commit_cmd(
 
     The signer is --keystore, --dev-account, or DIR/prover.key (local chains).
     """
-    from ghostproof.adapters.chain.anchor import check_ghost_root, read_ghost_dir
+    from ghostproof.adapters.chain.anchor import check_ghost_root
     from ghostproof.adapters.chain.registry import read_model, register_model
+    from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost_bytes
 
     from .console import out, print_json
 
-    ghost_bytes, ghost = read_ghost_dir(model_dir)
+    ghost_bytes, ghost = read_ghost_bytes(model_dir / GHOST_FILE)
     if not 0 <= margin < 1 << 32:
         raise typer.BadParameter("--margin must fit a uint32")
     chain, dep = _connect_checked(rpc, deployment)

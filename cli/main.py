@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Annotated
 import click
 import typer
 
-from ghostproof.protocol.errors import ExternalError, GhostproofError, ProofError
+from ghostproof.protocol.errors import GhostproofError, exit_code
 from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.layer import output_values, top1
 
 from . import chain as cli_chain
 from . import ipfs as cli_ipfs
 from .console import err, out, print_json, progress
+from .extras import needs_extra
 
 if TYPE_CHECKING:
     from ghostproof.protocol.response import Response
@@ -54,6 +55,7 @@ def _progress_fn(bar, quiet: bool):
 
 
 @model_app.command("build")
+@needs_extra("model build")
 def model_build(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Directory to write the model to.")],
     preset: Annotated[str, typer.Option(help="digits | synthetic")] = "digits",
@@ -131,13 +133,14 @@ def model_info(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a model's ghostRoot and architecture."""
-    from ghostproof.prover.modeldir import GHOST_FILE, read_ghost
+    from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost
 
     ghost_path = directory / GHOST_FILE if directory.is_dir() else directory
     _print_info(directory, read_ghost(ghost_path), as_json)
 
 
 @model_app.command("index")
+@needs_extra("model index")
 def model_index(
     directory: Annotated[Path, typer.Argument(help="A model directory (e.g. one `model fetch` wrote).")],
     as_json: JsonOpt = False,
@@ -151,6 +154,7 @@ def model_index(
 
 
 @app.command("prove")
+@needs_extra("prove")
 def prove_cmd(
     directory: Annotated[Path, typer.Argument(help="The model directory.")],
     out_path: Annotated[Path, typer.Option("-o", "--out", help="Where to write the response.")],
@@ -187,9 +191,10 @@ def prove_cmd(
     the receipt is for model 0 on no chain. The signer is --keystore, --dev-account, or
     DIR/prover.key; a key that is not the registered prover is refused before any work.
     """
-    from ghostproof.adapters.storage.files import parse_nonce, read_input, write_request, write_response
-    from ghostproof.prover.modeldir import KEY_FILE, load_model_dir, make_prover
-    from ghostproof.verifier.trust import prove_domain
+    from ghostproof.adapters.storage.answers import parse_nonce, read_input, write_request, write_response
+    from ghostproof.adapters.storage.layout import KEY_FILE
+    from ghostproof.prover.anchor import prove_domain
+    from ghostproof.prover.modeldir import load_model_dir, make_prover
 
     if (input_path is None) == (sample is None):
         raise typer.BadParameter("give exactly one of --input FILE.npy or --sample I")
@@ -263,8 +268,8 @@ def verify_cmd(
     it may answer any question (the output says so). With --rpc the model must be active and
     the receipt signed by its registered prover, for this chain and registry.
     """
-    from ghostproof.adapters.storage.files import read_response
-    from ghostproof.prover.modeldir import read_ghost
+    from ghostproof.adapters.storage.answers import read_response
+    from ghostproof.adapters.storage.layout import read_ghost
     from ghostproof.verifier.trust import check_answer, sent_request, verify_trust
 
     response = read_response(response_path)
@@ -308,6 +313,7 @@ def _request_line(trust: Trust, response: Response) -> str:
 
 
 @app.command("demo")
+@needs_extra("demo")
 def demo_cmd(
     work_dir: Annotated[
         Path | None, typer.Option("--dir", help="Where to build the demo model (default: temp).")
@@ -322,15 +328,6 @@ def demo_cmd(
 
 cli_chain.register(app, model_app)
 cli_ipfs.register(app, model_app)
-
-
-def exit_code(exc: BaseException) -> int:
-    """The exit code for an error: 1 failed check, 2 bad input, 3 external failure."""
-    if isinstance(exc, ProofError):
-        return 1
-    if isinstance(exc, ExternalError):
-        return 3
-    return 2
 
 
 try:  # typer ≥ 0.22 vendors click: its usage errors are not click's own classes

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.adapters.storage.files import read_request, request_from_input, write_request
+from ghostproof.adapters.storage.answers import read_request, request_from_input, write_request
 from ghostproof.protocol.errors import FormatError, InputError
 from ghostproof.protocol.response import Request
 

@@ -19,7 +19,7 @@ import pytest
 
 from ghostproof.protocol.constants import MAX_CHUNK_BYTES
 from ghostproof.protocol.hashing import to_hex
-from ghostproof.protocol.response import dumps_response
+from ghostproof.protocol.response_json import dumps_response
 
 # Runs the CLI and writes how long main() took (imports excluded) to $GHOSTPROOF_TEST_ELAPSED.
 TIMED_CLI = """
@@ -135,7 +135,7 @@ from pathlib import Path
 import eth_account  # raises the recursion limit to 100000, as in the CLI
 from ghostproof.adapters.chain.accounts import load_keystore
 from ghostproof.adapters.chain.deployment import load_deployment
-from ghostproof.adapters.chain.errors import AccountError, DeploymentError
+from ghostproof.protocol.errors import AccountError, DeploymentError
 from ghostproof.adapters.storage.store import _rpc_message
 
 path = Path(sys.argv[1])

@@ -13,7 +13,7 @@ import pytest
 
 from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.receipt import layer_selection_hash, output_hash
-from ghostproof.protocol.response import encode_binary
+from ghostproof.protocol.response_wire import encode_binary
 from ghostproof.prover.prove import Prover
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from ghostproof.protocol.layer import (
     top_k,
 )
 from ghostproof.protocol.merkle import build_tree, multiproof, process_multiproof
-from ghostproof.protocol.response import response_from_json
+from ghostproof.protocol.response_json import response_from_json
 from ghostproof.verifier.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,8 +1,6 @@
-"""What binds a proven answer to the world, for the CLI's ``prove`` and ``verify``.
+"""What binds a proven answer to the world, for ``verify`` (the prover's side, the receipt
+domain ``prove`` signs under, is ghostproof.prover.anchor).
 
-- The *receipt domain* a prover signs under (model id, chain id, registry) and the prover
-  registered for it: from DIR/anchor.json (written by ``model commit``), or read from the
-  chain with ``--rpc``. ``prove`` refuses a key that is not the registered prover.
 - The *request* a client sent (input and nonce, from a request file or ``--input/--nonce``):
   ``verify`` checks that the answer answers it.
 - The *trust anchor* ``verify`` checks against: a ghostRoot from the chain (the model must be
@@ -19,109 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghostproof.adapters.chain.registry import RegisteredModel
-from ghostproof.protocol.errors import InputError, ModelError
+from ghostproof.protocol.errors import InputError
 from ghostproof.protocol.ghost import GhostFile
 from ghostproof.protocol.hashing import from_hex
 from ghostproof.protocol.response import Request, Response
 from ghostproof.verifier.verify import Expected, VerifiedOutput, verify
-
-ANCHOR_FILE = "anchor.json"
-MAX_ANCHOR_BYTES = 64 * 1024  # what `model commit` writes is well under 1 KiB
-_ANCHOR_FIELDS = (("modelId", int), ("chainId", int), ("registry", str))
-
-
-def read_anchor(directory: Path) -> dict[str, object]:
-    """DIR/anchor.json written by ``model commit`` (empty when the model is not anchored).
-
-    FormatError when it is not JSON (protocol.jsonlimits.load_json); ModelError when it is
-    not an object, ``modelId``/``chainId`` are not integers, ``registry`` not a string, or
-    ``prover`` (when present) not a 0x address.
-    """
-    from ghostproof.protocol.jsonlimits import load_json
-    from ghostproof.prover.modeldir import read_capped
-
-    path = directory / ANCHOR_FILE
-    try:
-        data = read_capped(path, MAX_ANCHOR_BYTES)
-    except OSError:
-        return {}
-    obj = load_json(data, what=str(path), max_bytes=MAX_ANCHOR_BYTES)
-    if not isinstance(obj, dict):
-        raise ModelError(f"{path} must hold a JSON object (rerun `ghostproof model commit`)")
-    for key, kind in _ANCHOR_FIELDS:
-        value = obj.get(key, kind())
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ModelError(f"{path}: {key} must be a{'n integer' if kind is int else ' string'}")
-    if "prover" in obj:
-        try:
-            from_hex(obj["prover"], "prover", 20)
-        except ValueError:
-            raise ModelError(f"{path}: prover must be a 0x-prefixed 20-byte address") from None
-    return obj
-
-
-@dataclass(frozen=True)
-class ReceiptDomain:
-    """Where a prover's receipts can be checked and challenged: model id, chain id and
-    registry (None: no chain), and the model's registered prover when it is known."""
-
-    model_id: int
-    chain_id: int = 0
-    registry: str | None = None
-    prover: str | None = None
-    source: str = "not anchored"
-
-    def check_key(self, address: str) -> None:
-        """NotRegisteredProverError unless a key with ``address`` may sign for this model
-        (any key may when the registered prover is not known)."""
-        from ghostproof.adapters.chain.registry import check_prover_key
-
-        if self.prover is not None:
-            check_prover_key(self.model_id, self.prover, address)
-
-
-def _domain_from_chain(
-    ghost: GhostFile, model_id: int | None, rpc: str, deployment_file: Path | None
-) -> ReceiptDomain:
-    from ghostproof.adapters.chain import check_ghost_root, read_registered_model
-    from ghostproof.adapters.chain.deployment import load_deployment
-
-    if model_id is None:
-        raise InputError("prove --rpc needs --model-id (or DIR/anchor.json from `model commit`)")
-    dep = load_deployment(deployment_file)
-    registered = read_registered_model(rpc, deployment_file, model_id)
-    check_ghost_root(registered, ghost)
-    return ReceiptDomain(model_id, dep.chain_id, dep.registry, registered.prover,
-                         f"chain {dep.chain_id}")
-
-
-def prove_domain(
-    directory: Path, model_id: int | None, rpc: str | None, deployment_file: Path | None
-) -> ReceiptDomain:
-    """The receipt domain ``prove`` signs under for the model in ``directory``.
-
-    With ``rpc``: read from the chain (the model id from ``model_id``, else anchor.json; the
-    directory's ghostRoot must be the registered one). Else DIR/anchor.json's, unless
-    ``model_id`` names another model (then, as without anchor.json, receipts are for that
-    id on no chain and no key is refused).
-    """
-    from ghostproof.prover.modeldir import GHOST_FILE, read_ghost
-
-    ghost = read_ghost(directory / GHOST_FILE)  # ModelError before any key or chain work
-    anchor = read_anchor(directory)
-    anchored_id = anchor.get("modelId")
-    if rpc is not None:
-        return _domain_from_chain(ghost, model_id if model_id is not None else anchored_id, rpc,
-                                  deployment_file)
-    if not anchor or (model_id is not None and model_id != anchored_id):
-        return ReceiptDomain(model_id if model_id is not None else 0)
-    return ReceiptDomain(
-        model_id=int(anchored_id),  # type: ignore[arg-type]
-        chain_id=int(anchor.get("chainId", 0)),  # type: ignore[arg-type]
-        registry=str(anchor["registry"]) if anchor.get("registry") else None,
-        prover=str(anchor["prover"]) if "prover" in anchor else None,
-        source=str(directory / ANCHOR_FILE),
-    )
 
 
 @dataclass(frozen=True)
@@ -138,7 +38,7 @@ def sent_request(
     """The request the client sent: a request file (which names its model id), or
     ``input_file`` (.npy) with ``nonce`` for ``model_id``. InputError when the options are
     mixed or one half is missing, or the file names another model id than ``model_id``."""
-    from ghostproof.adapters.storage.files import read_request, request_from_input
+    from ghostproof.adapters.storage.answers import read_request, request_from_input
 
     if request_file is not None:
         if input_file is not None or nonce is not None:

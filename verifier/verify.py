@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
-from ghostproof.protocol.errors import AnchorError, InputError, MultiproofError, ProofError, ReceiptError
+from ghostproof.protocol.errors import (
+    InputError,
+    MultiproofError,
+    ProofError,
+    ReceiptError,
+    RootMismatchError,
+)
 from ghostproof.protocol.ghost import GhostFile, LayerSpec
 from ghostproof.protocol.hashing import leaf_hashes, to_hex
 from ghostproof.protocol.layer import layer_forward, output_values, quantise_query, requantise, top1
@@ -44,9 +50,9 @@ class VerifiedOutput:
 
 
 def check_anchor(ghost: GhostFile, ghost_root: bytes) -> None:
-    """Raise AnchorError unless ``ghost`` hashes to the anchored ``ghost_root``."""
+    """Raise RootMismatchError unless ``ghost`` hashes to the anchored ``ghost_root``."""
     if ghost.ghost_root != ghost_root:
-        raise AnchorError(
+        raise RootMismatchError(
             f"ghost file hashes to {to_hex(ghost.ghost_root)}, "
             f"not the anchored root {to_hex(ghost_root)}"
         )
@@ -133,7 +139,7 @@ def verify(
 ) -> VerifiedOutput:
     """Verify ``response`` against the anchored ``ghost_root`` and its ``ghost`` file.
 
-    Returns the verifier's own output when every check holds; raises AnchorError if the
+    Returns the verifier's own output when every check holds; raises RootMismatchError if the
     ghost file is not the anchored one, ReceiptError for a wrong model/root/signature or a
     field that differs from ``expected``, MultiproofError for columns not in the
     commitment, ProofError for wrong arithmetic or an unusable input.

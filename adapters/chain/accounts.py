@@ -14,7 +14,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from .errors import AccountError, WrongChainError
+from ghostproof.protocol.errors import AccountError, WrongChainError
+
 from .provider import LOCAL_CHAIN_ID, Chain, rpc_errors
 
 PASSWORD_ENV = "GHOSTPROOF_KEYSTORE_PASSWORD"
@@ -31,9 +32,9 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
 
     AccountError if it cannot be read, is over MAX_KEYSTORE_BYTES, is not JSON (see
     protocol.jsonlimits.load_json), or does not decrypt."""
+    from ghostproof.adapters.fileio import read_capped
     from ghostproof.protocol.errors import FormatError
     from ghostproof.protocol.jsonlimits import load_json
-    from ghostproof.prover.modeldir import read_capped
 
     try:
         data = load_json(read_capped(path, MAX_KEYSTORE_BYTES), what=f"keystore {path}",
@@ -54,7 +55,7 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
 def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
     """Encrypt ``account`` into a new keystore file at ``path`` (mode 0600), written whole or
     not at all; FileExistsError if ``path`` exists (a keystore is never overwritten)."""
-    from ghostproof.prover.modeldir import atomic_write
+    from ghostproof.adapters.fileio import atomic_write
 
     data = json.dumps(Account.encrypt(account.key, password))
     atomic_write(path, data.encode("utf-8"), 0o600, replace=False)

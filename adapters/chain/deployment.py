@@ -17,11 +17,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_checksum_address
 
-from ghostproof.protocol.errors import FormatError
+from ghostproof.protocol.errors import DeploymentError, FormatError, WrongChainError
 from ghostproof.protocol.jsonlimits import load_json
 
 from .contracts import load_artifact
-from .errors import DeploymentError, WrongChainError
 from .provider import Chain, rpc_errors
 from .tx import transact
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
+from ghostproof.protocol.errors import InsufficientFundsError
 from ghostproof.protocol.voucher import ChannelState, Voucher
 
 from .deployment import Deployment, contract
-from .errors import InsufficientFundsError
 from .provider import Chain
 from .registry import approve_credits, credit_balance
 from .tx import call, transact

@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
-from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import ProviderConnectionError, TimeExhausted, Web3RPCError
 
-from .errors import ChainUnreachableError, RpcUrlError, TransactionTimeoutError, WrongChainError
+from ghostproof.protocol.errors import (
+    ChainUnreachableError,
+    RpcUrlError,
+    TransactionTimeoutError,
+    WrongChainError,
+)
+
+if TYPE_CHECKING:  # eth-tester (py-evm) comes with the prover extra only: imported lazily
+    from eth_tester import EthereumTester
 
 LOCAL_CHAIN_ID = 31337  # Anvil / Hardhat dev chains
 RPC_TIMEOUT_S = 15
@@ -63,7 +71,13 @@ class Chain:
 
 
 def embedded_chain() -> Chain:
-    """A fresh in-process EVM (eth-tester on py-evm), its test accounts pre-funded."""
+    """A fresh in-process EVM (eth-tester on py-evm), its test accounts pre-funded.
+
+    For the demo and the tests: eth-tester comes with the prover extra, so a light install
+    raises ModuleNotFoundError here (the CLI turns it into MissingExtraError).
+    """
+    from eth_tester import EthereumTester, PyEVMBackend
+
     tester = EthereumTester(PyEVMBackend())
     return Chain(w3=Web3(EthereumTesterProvider(tester)), tester=tester)
 

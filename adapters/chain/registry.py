@@ -17,10 +17,7 @@ from web3.types import TxReceipt
 
 from ghostproof.protocol.chunks import cid_for_bytes, parse_cid
 from ghostproof.protocol.constants import MATRIX_TAGS
-from ghostproof.protocol.ghost import GhostFile, LayerRootOpening
-
-from .deployment import Deployment, contract
-from .errors import (
+from ghostproof.protocol.errors import (
     InsufficientFundsError,
     ModelRetiredError,
     NotRegisteredProverError,
@@ -28,6 +25,9 @@ from .errors import (
     TransactionRevertedError,
     UnknownModelError,
 )
+from ghostproof.protocol.ghost import GhostFile, LayerRootOpening
+
+from .deployment import Deployment, contract
 from .provider import Chain, rpc_errors
 from .tx import call, estimate, transact
 

@@ -13,8 +13,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
+from ghostproof.protocol.errors import InsufficientFundsError, TransactionRevertedError
+
 from .contracts import decode_revert, revert_data_of
-from .errors import InsufficientFundsError, TransactionRevertedError
 from .provider import Chain, rpc_errors
 
 GAS_HEADROOM = 1.2

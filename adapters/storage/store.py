@@ -30,15 +30,14 @@ import httpx
 
 from ghostproof.protocol.chunks import cid_for_bytes, cid_matches, parse_cid
 from ghostproof.protocol.constants import MAX_CHUNK_BYTES
-from ghostproof.protocol.errors import FormatError
-from ghostproof.protocol.jsonlimits import load_json
-
-from .errors import (
+from ghostproof.protocol.errors import (
     BlockNotFoundError,
     CorruptBlockError,
+    FormatError,
     StoreRejectedError,
     StoreUnreachableError,
 )
+from ghostproof.protocol.jsonlimits import load_json
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_BLOCK_BYTES = MAX_CHUNK_BYTES  # every block is a chunk or a ghost file: at most 1 MiB
@@ -270,7 +269,7 @@ class KuboStore(BlockStore):
         cfg["Bootstrap"] = bootstrap
         cfg.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
         cfg.setdefault("Routing", {})["Type"] = "dht" if bootstrap else "none"
-        from ghostproof.prover.modeldir import atomic_write
+        from ghostproof.adapters.fileio import atomic_write
 
         atomic_write(path, json.dumps(cfg, indent=2).encode(), 0o600)  # it holds the node's key
 

@@ -19,7 +19,7 @@ from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
 from ghostproof.protocol.hashing import leaf_hashes
 from ghostproof.protocol.merkle import build_tree
 
-from .transfer import GHOST_FILE, matrix_file
+from .layout import GHOST_FILE, matrix_file
 
 
 def write_synthetic_model(

@@ -22,30 +22,20 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes, cid_matches
-from ghostproof.protocol.constants import MATRIX_TAGS
-from ghostproof.protocol.errors import GhostFileError, ModelError
+from ghostproof.protocol.errors import CorruptBlockError, GhostFileError, ModelError, RootMismatchError
 from ghostproof.protocol.ghost import GhostFile, parse_ghost
-from ghostproof.protocol.hashing import leaf_hashes, to_hex
-from ghostproof.protocol.merkle import build_tree
-from ghostproof.prover.modeldir import read_ghost_bytes
+from ghostproof.protocol.hashing import to_hex
 
-from .errors import AuditMismatchError, CorruptBlockError, ModelDirError
+from .layout import GHOST_FILE, load_matrix, matrix_file, matrix_shape, read_ghost_bytes
 from .store import BlockStore
 
-GHOST_FILE = "ghost.json"
-
 Progress = Callable[[int], None]
-
-
-def matrix_file(layer: int, matrix: str) -> str:
-    """File name of a matrix in a model directory."""
-    return f"layer{layer}.{matrix}.npy"
 
 
 def chunk_label(ref: ChunkRef) -> str:
@@ -53,38 +43,19 @@ def chunk_label(ref: ChunkRef) -> str:
     return f"layer {ref.layer} {ref.matrix} columns {ref.first}..{ref.first + ref.count - 1}"
 
 
-def matrix_shape(ghost: GhostFile, layer: int, matrix: str) -> tuple[int, int]:
-    """(N, d) of a matrix as the ghost file's architecture says."""
-    spec = ghost.header.layers[layer]
-    return spec.n, spec.d_in if matrix == "K" else spec.d_out
-
-
 def read_ghost(model_dir: str | os.PathLike[str]) -> tuple[bytes, GhostFile]:
     """The ghost file bytes of a model directory and their parse; it must have a chunk table.
 
-    Raises ModelDirError if the file is missing, GhostFileError if it is invalid.
+    Raises ModelError if the file is missing, GhostFileError if it is invalid.
     """
     path = Path(model_dir) / GHOST_FILE
     try:
         data, ghost = read_ghost_bytes(path)
     except ModelError as exc:
-        raise ModelDirError(str(exc)) from exc
+        raise ModelError(str(exc)) from exc
     if not ghost.header.chunks:
         raise GhostFileError(f"{path} has no chunk table: the model cannot be published")
     return data, ghost
-
-
-def load_matrix(model_dir: str | os.PathLike[str], ghost: GhostFile, layer: int, matrix: str) -> np.ndarray:
-    """A matrix of a model directory (memory-mapped), checked against the ghost file's shape."""
-    path = Path(model_dir) / matrix_file(layer, matrix)
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelDirError(f"{path}: cannot be read as a .npy matrix ({exc})") from exc
-    shape = matrix_shape(ghost, layer, matrix)
-    if array.dtype != np.int8 or array.shape != shape:
-        raise ModelDirError(f"{path}: expected int8 {shape[0]}×{shape[1]}, found {array.dtype} {array.shape}")
-    return array
 
 
 def local_chunks(
@@ -245,13 +216,13 @@ def fetch(
 
     Nothing is written into ``out_dir`` until every block has been checked against its CID;
     ``ghost.json`` is moved in last. With ``expected_ghost_root`` (the anchored one), a ghost
-    file with another ghostRoot raises AuditMismatchError before anything is fetched or written.
+    file with another ghostRoot raises RootMismatchError before anything is fetched or written.
     ``on_ghost`` sees the parsed ghost file before the chunks are fetched (to size a progress bar).
     """
     start = time.perf_counter()
     ghost_bytes, ghost = fetch_ghost(store, ghost_cid, timeout=timeout)
     if expected_ghost_root is not None and ghost.ghost_root != expected_ghost_root:
-        raise AuditMismatchError(
+        raise RootMismatchError(
             f"the ghost file {ghost_cid} has ghostRoot {to_hex(ghost.ghost_root)}, not the expected "
             f"{to_hex(expected_ghost_root)} (run `ghostproof audit` for details)"
         )
@@ -284,229 +255,7 @@ def _move_into(staging: Path, out: Path) -> None:
         os.replace(staging, out)
         return
     if not out.is_dir():
-        raise ModelDirError(f"{out} exists and is not a directory")
+        raise ModelError(f"{out} exists and is not a directory")
     (out / GHOST_FILE).unlink(missing_ok=True)  # the old model is no longer trusted
     for item in sorted(staging.iterdir(), key=lambda p: p.name == GHOST_FILE):
         os.replace(item, out / item.name)
-
-
-# ---------------------------------------------------------------------------- audit
-
-
-@dataclass(frozen=True)
-class MatrixAudit:
-    """The audit of one matrix: OK, or the first chunk that differs from its CID, or a root
-    that the (CID-correct) chunks do not reproduce."""
-
-    layer: int
-    matrix: str
-    ok: bool
-    rebuilt_root: str | None
-    committed_root: str
-    first_bad_chunk: str | None = None
-    detail: str = ""
-
-    def line(self) -> str:
-        """One human-readable line."""
-        where = f"layer {self.layer} {self.matrix}"
-        return f"{where}: OK" if self.ok else f"{where}: MISMATCH {self.detail}"
-
-    def to_json(self) -> dict[str, object]:
-        """JSON form for ``--json``."""
-        return {
-            "layer": self.layer,
-            "matrix": self.matrix,
-            "ok": self.ok,
-            "rebuiltRoot": self.rebuilt_root,
-            "committedRoot": self.committed_root,
-            "firstBadChunk": self.first_bad_chunk,
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    """Per-matrix results, the rebuilt ghostRoot, and the expected one when given."""
-
-    source: str
-    matrices: tuple[MatrixAudit, ...]
-    rebuilt_ghost_root: str | None
-    file_ghost_root: str
-    expected_ghost_root: str | None
-    seconds: float
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def ok(self) -> bool:
-        """True iff every matrix matched and the rebuilt ghostRoot equals the expected one."""
-        if not all(m.ok for m in self.matrices) or self.rebuilt_ghost_root is None:
-            return False
-        if self.rebuilt_ghost_root != self.file_ghost_root:
-            return False
-        return self.expected_ghost_root is None or self.rebuilt_ghost_root == self.expected_ghost_root
-
-    def to_json(self) -> dict[str, object]:
-        """JSON form for ``--json``."""
-        return {
-            "source": self.source,
-            "ok": self.ok,
-            "matrices": [m.to_json() for m in self.matrices],
-            "rebuiltGhostRoot": self.rebuilt_ghost_root,
-            "ghostFileGhostRoot": self.file_ghost_root,
-            "expectedGhostRoot": self.expected_ghost_root,
-            "seconds": round(self.seconds, 3),
-            "notes": list(self.notes),
-        }
-
-
-ChunkSource = Callable[[ChunkRef], bytes]
-
-
-def audit_chunks(
-    ghost: GhostFile,
-    chunk_bytes: ChunkSource,
-    *,
-    source: str,
-    expected_ghost_root: bytes | None = None,
-    on_progress: Progress | None = None,
-) -> AuditReport:
-    """Rebuild every root of ``ghost`` from the chunks ``chunk_bytes`` returns, and compare.
-
-    ``chunk_bytes(ref)`` returns a chunk's bytes, or raises CorruptBlockError (reported as that
-    matrix's first mismatching chunk). Other errors (a missing block) propagate.
-    """
-    start = time.perf_counter()
-    by_matrix: dict[tuple[int, str], list[ChunkRef]] = {}
-    for ref in ghost.header.chunks:
-        by_matrix.setdefault((ref.layer, ref.matrix), []).append(ref)
-    results: list[MatrixAudit] = []
-    rebuilt_roots: list[list[bytes | None]] = [[None, None] for _ in ghost.header.layers]
-    for layer in range(len(ghost.header.layers)):
-        for matrix in ("K", "V"):
-            result = _audit_matrix(ghost, layer, matrix, by_matrix[(layer, matrix)], chunk_bytes, on_progress)
-            rebuilt_roots[layer][MATRIX_TAGS[matrix]] = (
-                bytes.fromhex(result.rebuilt_root[2:]) if result.rebuilt_root else None
-            )
-            results.append(result)
-    rebuilt_ghost: str | None = None
-    notes: list[str] = []
-    if all(k is not None and v is not None for k, v in rebuilt_roots):
-        roots = tuple((k, v) for k, v in rebuilt_roots)  # type: ignore[misc]
-        rebuilt_ghost = to_hex(GhostFile(ghost.header, roots).ghost_root)  # type: ignore[arg-type]
-    else:
-        notes.append("ghostRoot not rebuilt: some chunks do not match their CIDs")
-    return AuditReport(
-        source=source,
-        matrices=tuple(results),
-        rebuilt_ghost_root=rebuilt_ghost,
-        file_ghost_root=to_hex(ghost.ghost_root),
-        expected_ghost_root=to_hex(expected_ghost_root) if expected_ghost_root is not None else None,
-        seconds=time.perf_counter() - start,
-        notes=tuple(notes),
-    )
-
-
-def _audit_matrix(
-    ghost: GhostFile,
-    layer: int,
-    matrix: str,
-    refs: list[ChunkRef],
-    chunk_bytes: ChunkSource,
-    on_progress: Progress | None,
-) -> MatrixAudit:
-    committed = to_hex(ghost.layer_root(layer, matrix))
-    _, d = matrix_shape(ghost, layer, matrix)
-    leaves: list[bytes] = []
-    for ref in refs:
-        try:
-            data = chunk_bytes(ref)
-        except CorruptBlockError as exc:
-            return MatrixAudit(
-                layer,
-                matrix,
-                False,
-                None,
-                committed,
-                first_bad_chunk=ref.cid,
-                detail=f"first mismatching chunk {ref.cid} ({chunk_label(ref)}): {exc}",
-            )
-        if len(data) != ref.count * d:
-            return MatrixAudit(
-                layer,
-                matrix,
-                False,
-                None,
-                committed,
-                first_bad_chunk=ref.cid,
-                detail=f"chunk {ref.cid} ({chunk_label(ref)}) holds {len(data)} bytes, not {ref.count}×{d}",
-            )
-        columns = np.frombuffer(data, dtype=np.int8).reshape(ref.count, d)
-        leaves.extend(leaf_hashes(layer, MATRIX_TAGS[matrix], columns, ref.first))
-        if on_progress:
-            on_progress(len(data))
-    rebuilt = to_hex(build_tree(leaves).root)
-    if rebuilt == committed:
-        return MatrixAudit(layer, matrix, True, rebuilt, committed)
-    return MatrixAudit(
-        layer,
-        matrix,
-        False,
-        rebuilt,
-        committed,
-        detail=f"every chunk matches its CID but they rebuild root {rebuilt}, not the committed {committed}",
-    )
-
-
-def audit_dir(
-    model_dir: str | os.PathLike[str],
-    *,
-    expected_ghost_root: bytes | None = None,
-    on_progress: Progress | None = None,
-) -> AuditReport:
-    """Audit a model directory: each chunk cut from its matrices must match its CID, and the
-    rebuilt roots and ghostRoot must match the ghost file and ``expected_ghost_root``."""
-    _, ghost = read_ghost(model_dir)
-    matrices: dict[tuple[int, str], np.ndarray] = {}
-
-    def chunk_bytes(ref: ChunkRef) -> bytes:
-        key = (ref.layer, ref.matrix)
-        if key not in matrices:
-            matrices[key] = load_matrix(model_dir, ghost, ref.layer, ref.matrix)
-        data = matrices[key][ref.first : ref.first + ref.count].tobytes()
-        if not cid_matches(ref.cid, data):
-            raise CorruptBlockError(ref.cid, what=f"chunk ({chunk_label(ref)})", found=cid_for_bytes(data))
-        return data
-
-    return audit_chunks(
-        ghost,
-        chunk_bytes,
-        source=str(model_dir),
-        expected_ghost_root=expected_ghost_root,
-        on_progress=on_progress,
-    )
-
-
-def audit_store(
-    ghost_cid: str,
-    store: BlockStore,
-    *,
-    expected_ghost_root: bytes | None = None,
-    timeout: float | None = None,
-    on_progress: Progress | None = None,
-    on_ghost: Callable[[GhostFile], None] | None = None,
-) -> AuditReport:
-    """Audit a published model: fetch the ghost file and every chunk by CID, then rebuild."""
-    _, ghost = fetch_ghost(store, ghost_cid, timeout=timeout)
-    if on_ghost:
-        on_ghost(ghost)
-
-    def chunk_bytes(ref: ChunkRef) -> bytes:
-        return store.get(ref.cid, timeout=timeout, what=f"chunk ({chunk_label(ref)})")
-
-    return audit_chunks(
-        ghost,
-        chunk_bytes,
-        source=f"{ghost_cid} via {store.describe()}",
-        expected_ghost_root=expected_ghost_root,
-        on_progress=on_progress,
-    )

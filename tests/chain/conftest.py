@@ -15,12 +15,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ghostproof.adapters.chain.accounts import dev_account, fund_from_tester
-from ghostproof.adapters.chain.anvil import ANVIL_BIN, Anvil
+from ghostproof.adapters.chain.anvil import Anvil
 from ghostproof.adapters.chain.deployment import ONE_CREDIT, Deployment, DeployParams, contract, deploy_all
-from ghostproof.adapters.chain.errors import TransactionRevertedError
 from ghostproof.adapters.chain.provider import Chain, connect, embedded_chain
 from ghostproof.adapters.chain.registry import mint_credits
 from ghostproof.adapters.chain.tx import fee_params, transact
+from ghostproof.protocol.errors import TransactionRevertedError
 from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
 
 PARAMS = DeployParams(
@@ -95,8 +95,6 @@ def make_env(kind: str, chain: Chain) -> Env:
 @pytest.fixture(scope="session")
 def anvil_node() -> Iterator[Anvil]:
     """A real Anvil node on a free port, killed at the end of the session."""
-    if not ANVIL_BIN.is_file():
-        pytest.fail(f"Anvil binary missing at {ANVIL_BIN}: run `make install`")
     node = Anvil()
     try:
         yield node

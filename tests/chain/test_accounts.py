@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ghostproof.adapters.chain.accounts import load_key_file
-from ghostproof.adapters.chain.errors import AccountError
+from ghostproof.protocol.errors import AccountError
 
 KEY = bytes(range(0x80, 0xA0))  # 32 bytes, none of them valid UTF-8 on its own
 

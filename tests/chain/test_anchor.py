@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.adapters.chain import check_ghost_root, embedded_anchor, read_registered_model
+from ghostproof.adapters.chain import check_ghost_root, read_registered_model
 from ghostproof.adapters.chain.anvil import Anvil, free_port
 from ghostproof.adapters.chain.deployment import save_deployment
-from ghostproof.adapters.chain.errors import (
+from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.errors import (
     AnvilError,
     ChainUnreachableError,
     DeploymentError,
     RootMismatchError,
     UnknownModelError,
 )
-from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.prover.anchor import embedded_anchor
 
 from .conftest import Env, make_ghost
 
@@ -29,9 +30,13 @@ def anchored(tmp_path_factory: pytest.TempPathFactory):
     return embedded_anchor(model)
 
 
+def _read(anchored, model_id: int):
+    return read_registered_model(None, None, model_id, chain=anchored.chain, deployment=anchored.deployment)
+
+
 def test_embedded_anchor_registers_model(anchored) -> None:
     ghost = make_ghost(3, 4)
-    model = read_registered_model(None, None, anchored.model_id, chain=anchored)
+    model = _read(anchored, anchored.model_id)
     assert model.ghost_root == anchored.ghost_root == ghost.ghost_root
     assert model.ghost_cid == cid_for_bytes(ghost.to_bytes())
     assert model.prover == anchored.prover.address and model.active
@@ -44,11 +49,11 @@ def test_embedded_anchor_reports_gas(anchored) -> None:
 
 def test_invalid_read_unknown_model(anchored) -> None:
     with pytest.raises(UnknownModelError, match="not registered"):
-        read_registered_model(None, None, anchored.model_id + 1, chain=anchored)
+        _read(anchored, anchored.model_id + 1)
 
 
 def test_invalid_root_mismatch(anchored) -> None:
-    model = read_registered_model(None, None, anchored.model_id, chain=anchored)
+    model = _read(anchored, anchored.model_id)
     with pytest.raises(RootMismatchError):
         check_ghost_root(model, make_ghost(3, 5))
 

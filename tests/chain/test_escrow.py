@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from ghostproof.adapters.chain.errors import TransactionRevertedError
 from ghostproof.adapters.chain.escrow import (
     channel,
     deposit,
@@ -17,7 +16,7 @@ from ghostproof.adapters.chain.escrow import (
     voucher_for,
     withdraw,
 )
-from ghostproof.protocol.errors import VoucherError
+from ghostproof.protocol.errors import TransactionRevertedError, VoucherError
 from ghostproof.protocol.voucher import check_voucher, sign_voucher
 
 from .conftest import PARAMS, Env, event_args, reverts

@@ -23,7 +23,7 @@ from ghostproof.adapters.chain.registry import (
     register_model,
     retire_model,
 )
-from ghostproof.adapters.storage.files import write_response
+from ghostproof.adapters.storage.answers import write_response
 from ghostproof.cli.main import main
 from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
 from ghostproof.prover.presets import synthetic_model

@@ -226,9 +226,8 @@ def test_check_active_accepts_active_model() -> None:
 
 
 def test_invalid_check_active_retired() -> None:
-    from ghostproof.adapters.chain.errors import ModelRetiredError
     from ghostproof.adapters.chain.registry import check_active
-    from ghostproof.protocol.errors import ProofError
+    from ghostproof.protocol.errors import ModelRetiredError, ProofError
 
     with pytest.raises(ModelRetiredError, match="retired") as info:
         check_active(_model(active=False))
@@ -243,8 +242,8 @@ def test_check_signer_ignores_case() -> None:
 
 
 def test_invalid_check_signer_other_prover() -> None:
-    from ghostproof.adapters.chain.errors import ProverMismatchError
     from ghostproof.adapters.chain.registry import check_signer
+    from ghostproof.protocol.errors import ProverMismatchError
 
     with pytest.raises(ProverMismatchError) as info:
         check_signer(_model(prover=A), B)
@@ -252,8 +251,8 @@ def test_invalid_check_signer_other_prover() -> None:
 
 
 def test_invalid_check_prover_key_other_key() -> None:
-    from ghostproof.adapters.chain.errors import AccountError, NotRegisteredProverError
     from ghostproof.adapters.chain.registry import check_prover_key
+    from ghostproof.protocol.errors import AccountError, NotRegisteredProverError
 
     check_prover_key(1, A, A)
     with pytest.raises(NotRegisteredProverError) as info:

@@ -14,7 +14,7 @@ from ghostproof.adapters.chain.accounts import (
     resolve_account,
     write_keystore,
 )
-from ghostproof.adapters.chain.errors import AccountError, WrongChainError
+from ghostproof.protocol.errors import AccountError, WrongChainError
 
 
 def _no_prompt(path: Path) -> str:

@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ghostproof.adapters.chain.accounts import PASSWORD_ENV, write_keystore
-from ghostproof.adapters.chain.anvil import ANVIL_BIN, Anvil
+from ghostproof.adapters.chain.anvil import Anvil
 from ghostproof.cli.main import main
 
 pytestmark = pytest.mark.anvil
@@ -36,8 +36,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, st
 @pytest.fixture(scope="module")
 def testnet() -> Iterator[Anvil]:
     """Anvil standing in for a testnet: chain id 11155111."""
-    if not ANVIL_BIN.is_file():
-        pytest.fail(f"Anvil binary missing at {ANVIL_BIN}: run `make install`")
     with Anvil(chain_id=TESTNET_CHAIN_ID) as node:
         yield node
 

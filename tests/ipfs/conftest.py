@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ghostproof.adapters.storage.layout import GHOST_FILE
 from ghostproof.adapters.storage.store import KuboStore, LocalStore
 from ghostproof.adapters.storage.synthetic import write_synthetic_model
-from ghostproof.adapters.storage.transfer import GHOST_FILE
 from ghostproof.protocol.chunks import ChunkRef
 from ghostproof.protocol.ghost import GhostFile
 

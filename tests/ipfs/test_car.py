@@ -8,11 +8,12 @@ import pytest
 from multiformats import varint
 
 from ghostproof.adapters.storage.car import decode_header, encode_header, read_car, write_car
-from ghostproof.adapters.storage.errors import CarFormatError, CorruptBlockError
 from ghostproof.adapters.storage.store import LocalStore
-from ghostproof.adapters.storage.transfer import audit_store, fetch, local_chunks
+from ghostproof.adapters.storage.transfer import fetch, local_chunks
 from ghostproof.cli.main import main
 from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.errors import CarFormatError, CorruptBlockError
+from ghostproof.verifier.audit import audit_store
 
 from .conftest import Model
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.adapters.storage.errors import BlockNotFoundError
 from ghostproof.adapters.storage.store import LocalStore
-from ghostproof.adapters.storage.transfer import audit_store, fetch, publish
+from ghostproof.adapters.storage.transfer import fetch, publish
 from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
-from ghostproof.protocol.errors import GhostFileError
+from ghostproof.protocol.errors import BlockNotFoundError, GhostFileError
+from ghostproof.verifier.audit import audit_store
 
 from .conftest import Model, with_chunks
 

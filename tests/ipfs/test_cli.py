@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from eth_account import Account
 
+from ghostproof.adapters.storage.layout import matrix_file
 from ghostproof.adapters.storage.store import KuboStore
-from ghostproof.adapters.storage.transfer import matrix_file
 from ghostproof.cli.main import main
 from ghostproof.protocol.chunks import cid_for_bytes
 from tests.chain.conftest import anvil_node  # noqa: F401 - the session's Anvil fixture

@@ -10,17 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.adapters.storage.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
+from ghostproof.adapters.storage.layout import GHOST_FILE, matrix_file
 from ghostproof.adapters.storage.store import KuboStore
-from ghostproof.adapters.storage.transfer import (
-    GHOST_FILE,
-    audit_store,
-    chunk_label,
-    fetch,
-    matrix_file,
-    publish,
-)
+from ghostproof.adapters.storage.transfer import chunk_label, fetch, publish
 from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
+from ghostproof.verifier.audit import audit_store
 
 from .conftest import Model, make_model
 

@@ -8,23 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostproof.adapters.storage.errors import (
-    AuditMismatchError,
+from ghostproof.adapters.storage.layout import GHOST_FILE, matrix_file
+from ghostproof.adapters.storage.store import LocalStore
+from ghostproof.adapters.storage.transfer import chunk_label, fetch, publish
+from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
+from ghostproof.protocol.errors import (
     BlockNotFoundError,
     CorruptBlockError,
-    ModelDirError,
+    ModelError,
+    RootMismatchError,
 )
-from ghostproof.adapters.storage.store import LocalStore
-from ghostproof.adapters.storage.transfer import (
-    GHOST_FILE,
-    audit_dir,
-    audit_store,
-    chunk_label,
-    fetch,
-    matrix_file,
-    publish,
-)
-from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
+from ghostproof.verifier.audit import audit_dir, audit_store
 
 from .conftest import Model, make_model, with_chunks
 
@@ -133,12 +127,12 @@ def test_invalid_publish_tampered_matrix_names_the_chunk(
 def test_invalid_publish_wrong_matrix_shape(model: Model, store: LocalStore, tmp_path: Path) -> None:
     bad = copy_model(model, tmp_path / "bad")
     np.save(bad.path / matrix_file(0, "V"), np.zeros((10, 300), dtype=np.int8))
-    with pytest.raises(ModelDirError, match=r"layer0\.V\.npy"):
+    with pytest.raises(ModelError, match=r"layer0\.V\.npy"):
         publish(bad.path, store)
 
 
 def test_invalid_publish_missing_ghost_file(store: LocalStore, tmp_path: Path) -> None:
-    with pytest.raises(ModelDirError, match=GHOST_FILE):
+    with pytest.raises(ModelError, match=GHOST_FILE):
         publish(tmp_path, store)
 
 
@@ -195,7 +189,7 @@ def test_invalid_fetch_other_ghost_root_than_anchored_writes_nothing(
 ) -> None:
     # fetch by model id: a ghost file that is not the anchored one must not land in the directory.
     report = publish(model.path, store)
-    with pytest.raises(AuditMismatchError, match="ghostRoot"):
+    with pytest.raises(RootMismatchError, match="ghostRoot"):
         fetch(report.ghost_cid, store, tmp_path / "out", expected_ghost_root=bytes(32))
     assert not (tmp_path / "out").exists()
 
@@ -205,7 +199,7 @@ def test_invalid_fetch_other_ghost_root_keeps_the_old_model(
 ) -> None:
     old = make_model(tmp_path / "old", seed=7, n=300, dims=(16, 4))
     report = publish(model.path, store)
-    with pytest.raises(AuditMismatchError):
+    with pytest.raises(RootMismatchError):
         fetch(report.ghost_cid, store, old.path, expected_ghost_root=old.ghost.ghost_root)
     assert (old.path / GHOST_FILE).read_bytes() == old.ghost_bytes
     assert audit_dir(old.path, expected_ghost_root=old.ghost.ghost_root).ok

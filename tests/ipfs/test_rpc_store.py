@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ghostproof.adapters.storage import store as store_module
-from ghostproof.adapters.storage.errors import BlockNotFoundError, CorruptBlockError, StoreRejectedError
 from ghostproof.adapters.storage.store import MAX_BLOCK_BYTES, RpcStore
 from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.errors import BlockNotFoundError, CorruptBlockError, StoreRejectedError
 
 BIG = MAX_BLOCK_BYTES * 4
 

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ghostproof.adapters.storage.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
 from ghostproof.adapters.storage.store import LocalStore, RpcStore, open_store
 from ghostproof.protocol.chunks import cid_for_bytes
-from ghostproof.protocol.errors import FormatError
+from ghostproof.protocol.errors import (
+    BlockNotFoundError,
+    CorruptBlockError,
+    FormatError,
+    StoreUnreachableError,
+)
 
 
 def test_put_then_get_returns_the_bytes(store: LocalStore) -> None:

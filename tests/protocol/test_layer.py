@@ -215,18 +215,30 @@ def test_reference_layer_forward_formula():
 
 
 def _reference_round(values: list, i: int) -> int:
-    """round_half_even(127·|v_i|/‖v‖) with 80-digit decimals: an independent reference."""
-    from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+    """round_half_even(127·|v_i|/‖v‖) from exact rationals: t² = 127²·v_i²/Σv² compared
+    with squares of integers and half-integers (an independent reference; 80-digit
+    decimals are not enough, since t can lie within 10^-80 of a half)."""
+    from fractions import Fraction
 
-    with localcontext() as ctx:
-        ctx.prec = 80
-        vs = [Decimal(v) for v in values]  # exact for floats and ints
-        t = 127 * abs(vs[i]) / sum(v * v for v in vs).sqrt()
-        return int(t.to_integral_value(rounding=ROUND_HALF_EVEN))
+    vs = [Fraction(v) for v in values]
+    t2 = 127 * 127 * vs[i] * vs[i] / sum(v * v for v in vs)
+    m = max(j for j in range(128) if j * j <= t2)  # floor(t)
+    half = (Fraction(2 * m + 1, 2)) ** 2
+    if t2 > half or (t2 == half and m % 2 == 1):
+        m += 1
+    return m
 
 
 def _reference_quantise(values: list) -> list[int]:
     return [(1 if v > 0 else -1 if v < 0 else 0) * _reference_round(values, i) for i, v in enumerate(values)]
+
+
+def test_quantise_query_near_a_half_beyond_decimal_precision():
+    """Found by hypothesis: 4 equal values and one tiny one put t within 10^-80 below 63.5;
+    the exact rule rounds down (80-digit decimals would say 63.5 and round to 64)."""
+    x = np.array([500000030720.0] * 4 + [8.711924844136218e-29], dtype=np.float32)
+    assert quantise_query(x).tolist() == [63, 63, 63, 63, 0]
+    assert quantise_query(x[:4]).tolist() == [64, 64, 64, 64]  # exactly 63.5: half to even
 
 
 def test_exp2_table_is_correctly_rounded_at_100_digits():

@@ -13,17 +13,18 @@ import json
 import numpy as np
 import pytest
 
-from ghostproof.protocol.errors import AnchorError, FormatError, MultiproofError, ProofError, ReceiptError
-from ghostproof.protocol.merkle import multiproof
-from ghostproof.protocol.response import (
-    LayerProof,
-    Request,
-    Response,
-    dumps_response,
-    encode_binary,
-    loads_response,
+from ghostproof.protocol.errors import (
+    FormatError,
+    MultiproofError,
+    ProofError,
+    ReceiptError,
+    RootMismatchError,
 )
-from ghostproof.protocol.response import decode_binary as decode
+from ghostproof.protocol.merkle import multiproof
+from ghostproof.protocol.response import LayerProof, Request, Response
+from ghostproof.protocol.response_json import dumps_response, loads_response
+from ghostproof.protocol.response_wire import decode_binary as decode
+from ghostproof.protocol.response_wire import encode_binary
 from ghostproof.protocol.signing import SECP256K1_HALF_N, sign_digest
 from ghostproof.verifier.verify import Expected, verify
 from tests.conftest import CHAIN_ID, CONTRACT, MODEL_ID, NONCE, PROVER_KEY, PROVER_KEY_ADDRESS
@@ -503,12 +504,12 @@ def test_invalid_response_for_another_model_relabelled(small, other, root):
 
 
 def test_invalid_ghost_file_not_matching_anchor(small, other, resp, root):
-    with pytest.raises(AnchorError):
+    with pytest.raises(RootMismatchError):
         verify(resp, other.model.ghost, root)
 
 
 def test_invalid_anchor_for_the_right_ghost_file(small, resp, root):
-    with pytest.raises(AnchorError):
+    with pytest.raises(RootMismatchError):
         verify(resp, small.model.ghost, flip_byte(root))
 
 

@@ -17,7 +17,8 @@ import pytest
 from eth_account import Account
 
 from ghostproof.adapters.chain.accounts import load_keystore, write_keystore
-from ghostproof.prover.modeldir import KEY_FILE, atomic_file, atomic_write
+from ghostproof.adapters.fileio import atomic_file, atomic_write
+from ghostproof.adapters.storage.layout import KEY_FILE
 
 KEY = b"0x" + b"ab" * 32
 

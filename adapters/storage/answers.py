@@ -13,20 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ghostproof.adapters.fileio import atomic_write, read_capped
 from ghostproof.protocol.constants import MAX_DIM
 from ghostproof.protocol.errors import FormatError, InputError
 from ghostproof.protocol.hashing import from_hex, to_hex
 from ghostproof.protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
 from ghostproof.protocol.layer import check_vector
-from ghostproof.protocol.response import (
-    Request,
-    Response,
-    decode_binary,
-    dumps_response,
-    encode_binary,
-    loads_response,
-)
-from ghostproof.prover.modeldir import atomic_write, read_capped
+from ghostproof.protocol.response import Request, Response
+from ghostproof.protocol.response_json import dumps_response, loads_response
+from ghostproof.protocol.response_wire import decode_binary, encode_binary
 
 REQUEST_KEYS = frozenset({"modelId", "input", "nonce"})
 #: A request of MAX_DIM float32 numbers printed in full is well under this.
