@@ -19,7 +19,8 @@ from rich.table import Table
 from ghostproof.protocol.errors import InputError, ProofError
 from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.layer import layer_forward, quantise_query, reference_layer_forward, top1
-from ghostproof.protocol.response import Response, encode_binary
+from ghostproof.protocol.response import Response
+from ghostproof.protocol.response_wire import encode_binary
 from ghostproof.verifier.verify import Expected, verify
 
 from .console import out, progress

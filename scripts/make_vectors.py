@@ -40,7 +40,7 @@ from ghostproof.protocol.layer import (  # noqa: E402
     top_k,
 )
 from ghostproof.protocol.merkle import build_tree, multiproof  # noqa: E402
-from ghostproof.protocol.response import response_to_json  # noqa: E402
+from ghostproof.protocol.response_json import response_to_json  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "core.json"
 PROVER_KEY = bytes(31) + b"\x01"

@@ -16,7 +16,8 @@ from ghostproof.protocol.chunks import cid_for_bytes
 from ghostproof.protocol.ghost import LayerSpec
 from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.receipt import layer_selection_hash, output_hash, selection_hash
-from ghostproof.protocol.response import dumps_response, encode_binary
+from ghostproof.protocol.response_json import dumps_response
+from ghostproof.protocol.response_wire import encode_binary
 from ghostproof.prover.commit import CommittedLayer, commit_model
 from ghostproof.prover.prove import Prover
 
