@@ -20,7 +20,7 @@ from eth_utils import to_checksum_address
 from .constants import FORMAT_VERSION, MAX_DIM, MAX_K, MAX_LAYERS
 from .errors import FormatError
 from .layer import MAX_OUTPUT_ABS
-from .response import LayerProof, Request, Response, delta_decode, delta_encode
+from .response import MAX_TAU_ABS, LayerProof, Request, Response, delta_decode, delta_encode
 
 _MAGIC_PREFIX = b"GPR"
 _MAGIC = _MAGIC_PREFIX + bytes([FORMAT_VERSION])
@@ -155,6 +155,8 @@ def _decode_layer(r: _Reader, i: int) -> LayerProof:
         raise FormatError(f"layer {i} dimensions out of range")
     q = np.frombuffer(r.take(d_in, f"layer {i} q"), dtype=np.int8).copy()
     (tau,) = r.unpack(">i", f"layer {i} tau")
+    if abs(tau) > MAX_TAU_ABS:  # -2^31: the one int32 no selection can have (as in JSON)
+        raise FormatError(f"layer {i} tau is out of range")
     selected = delta_decode([r.varint(f"layer {i} selected") for _ in range(k)])
     kc = np.frombuffer(r.take(k * d_in, f"layer {i} keys"), dtype=np.int8).reshape(k, d_in)
     vr = np.frombuffer(r.take(k * d_out, f"layer {i} values"), dtype=np.int8)

@@ -148,3 +148,17 @@ def test_invalid_binary_k_zero(raw, resp):
     at = _input_offset() + 4 * resp.request.x.size + 2 + 8
     with pytest.raises(FormatError, match="dimensions"):
         decode_binary(raw[:at] + b"\x00\x00" + raw[at + 2 :])
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(-(1 << 31), False), (-(1 << 31) + 1, True), ((1 << 31) - 1, True)]
+)
+def test_binary_tau_bounds_match_json(raw, resp, value, ok):
+    """τ = −2^31 is refused in both encodings (no selection can score it); the rest decode."""
+    at = _input_offset() + 4 * resp.request.x.size + 2 + 10 + resp.layers[0].q.size
+    data = raw[:at] + np.array([value], dtype=">i4").tobytes() + raw[at + 4 :]
+    if ok:
+        assert decode_binary(data).layers[0].tau == value
+    else:
+        with pytest.raises(FormatError, match="tau"):
+            decode_binary(data)
