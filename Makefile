@@ -13,7 +13,7 @@ $(VENV)/bin/python:
 
 $(STAMP): $(VENV)/bin/python pyproject.toml package.json
 	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e ".[dev,torch]"
+	$(PIP) install --quiet -e ".[dev,prover,torch]"
 	npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
@@ -24,10 +24,12 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) scripts/bench.py --sizes 10000,100000
