@@ -1,12 +1,16 @@
-"""Starting and stopping Anvil (npm @foundry-rs/anvil-linux-amd64) as a local JSON-RPC node.
+"""Finding, starting and stopping Anvil as a local JSON-RPC node.
 
-Used by ``ghostproof chain up`` and the tests. The node listens on 127.0.0.1 only, on a
-free port unless one is given, with chain id 31337 (unless another is given) and Anvil's
-dev accounts.
+Used by ``ghostproof chain up`` and the tests. :func:`find_anvil` looks for the binary in
+``$GHOSTPROOF_ANVIL``, then on PATH, then in the project's npm install
+(@foundry-rs/anvil-linux-amd64, under the checkout or the current directory). The node
+listens on 127.0.0.1 only, on a free port unless one is given, with chain id 31337 (unless
+another is given) and Anvil's dev accounts.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import time
@@ -15,12 +19,47 @@ from types import TracebackType
 
 import requests
 
-from .compile import REPO_ROOT
-from .errors import AnvilError
+from ghostproof.protocol.errors import AnvilError
+
+from .compile import checkout_root
 from .provider import LOCAL_CHAIN_ID
 
-ANVIL_BIN = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+ANVIL_ENV = "GHOSTPROOF_ANVIL"
+NPM_ANVIL = Path("node_modules", "@foundry-rs", "anvil-linux-amd64", "bin", "anvil")
 START_TIMEOUT_S = 20.0
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_anvil() -> Path:
+    """The Anvil binary: ``$GHOSTPROOF_ANVIL`` (a path) if set, else ``anvil`` on PATH, else the
+    npm install's ``node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil`` under the checkout
+    or the current directory.
+
+    Raises AnvilError when ``$GHOSTPROOF_ANVIL`` is set to something that is not an
+    executable file, or when none of the three has one (the message names all three).
+    """
+    configured = os.environ.get(ANVIL_ENV)
+    if configured:
+        path = Path(configured).expanduser()
+        if not _executable(path):
+            raise AnvilError(f"{ANVIL_ENV}={configured} is not an executable file")
+        return path
+    on_path = shutil.which("anvil")
+    if on_path is not None:
+        return Path(on_path)
+    roots = [root for root in (checkout_root(), Path.cwd()) if root is not None]
+    for root in roots:
+        if _executable(root / NPM_ANVIL):
+            return root / NPM_ANVIL
+    looked = " and ".join(str(root) for root in dict.fromkeys(roots))
+    raise AnvilError(
+        f"Anvil not found: set {ANVIL_ENV} to its path, put `anvil` on PATH (Foundry), or "
+        f"`npm install @foundry-rs/anvil-linux-amd64@1.7.1` (`make install` in a checkout); "
+        f"looked for {NPM_ANVIL} under {looked}"
+    )
 
 
 def free_port() -> int:
@@ -34,12 +73,14 @@ class Anvil:
     """A running Anvil process; use as a context manager, or call :meth:`stop`."""
 
     def __init__(
-        self, port: int | None = None, binary: Path = ANVIL_BIN, chain_id: int = LOCAL_CHAIN_ID
+        self, port: int | None = None, binary: Path | None = None, chain_id: int = LOCAL_CHAIN_ID
     ) -> None:
-        """Start Anvil on ``port`` (default: a free one) with ``chain_id`` (default 31337;
-        another id stands in for a testnet: no dev-account conveniences there)."""
-        if not binary.is_file():
-            raise AnvilError(f"Anvil is not installed at {binary}: run `make install`")
+        """Start Anvil (``binary``, default :func:`find_anvil`) on ``port`` (default: a free
+        one) with ``chain_id`` (default 31337; another id stands in for a testnet: no
+        dev-account conveniences there). Raises AnvilError if it is missing or does not answer."""
+        binary = find_anvil() if binary is None else binary
+        if not _executable(binary):
+            raise AnvilError(f"Anvil is not an executable file at {binary}")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc = subprocess.Popen(

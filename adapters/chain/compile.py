@@ -1,8 +1,10 @@
-"""Compile contracts/*.sol with the pinned solc-js (npm ``solc``) through node.
+"""Compile contracts/*.sol with the pinned solc-js (npm ``solc``) through node: a developer task.
 
 Used by scripts/compile_contracts.py (writes contracts/artifacts/) and by the test that
-recompiles and compares. The compiler is the one in node_modules/, driven by
-contracts/solc_driver.js with standard-JSON on stdin; no binary is downloaded.
+recompiles and compares. The compiler is the one in the checkout's node_modules/, driven by
+contracts/solc_driver.js with standard-JSON on stdin; no binary is downloaded. Compiling
+needs a ghostproof checkout (``make install``); an installed ghostproof ships the compiled
+artifacts as package data and reads them through adapters/chain/contracts.py instead.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import CompileError
+from ghostproof.protocol.errors import CompileError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS_DIR = REPO_ROOT / "contracts"
+from .contracts import DEPLOYABLE
+
+# Where this file lies in a checkout (adapters/chain/compile.py); in an installed wheel the
+# same parents are site-packages/ghostproof, which has no solc driver (checkout_root: None).
+_CANDIDATE_ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS_DIR = _CANDIDATE_ROOT / "contracts"
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 DRIVER = CONTRACTS_DIR / "solc_driver.js"
 SOLC_VERSION = "0.8.30+commit.73712a01"
-DEPLOYABLE = ("GhostCredit", "GhostRegistry", "CreditEscrow")
 SETTINGS: dict[str, object] = {
     "evmVersion": "cancun",
     "optimizer": {"enabled": True, "runs": 200},
@@ -28,6 +33,18 @@ SETTINGS: dict[str, object] = {
         "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
     },
 }
+NOT_A_CHECKOUT = (
+    "compiling the contracts needs a ghostproof checkout with its npm install "
+    "(git clone, then `make contracts`); an installed ghostproof ships the compiled artifacts"
+)
+
+
+def checkout_root() -> Path | None:
+    """The root of the ghostproof checkout this code runs from (where package.json and
+    contracts/solc_driver.js are), or None when it runs from an installed package."""
+    if (_CANDIDATE_ROOT / "package.json").is_file() and DRIVER.is_file():
+        return _CANDIDATE_ROOT
+    return None
 
 
 def standard_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, object]:
@@ -42,10 +59,13 @@ def standard_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, object]:
 
 
 def _run_driver(payload: str, env_extra: dict[str, str] | None = None) -> str:
+    root = checkout_root()
+    if root is None:
+        raise CompileError(NOT_A_CHECKOUT)
     node = shutil.which("node")
     if node is None:
         raise CompileError("node is not on PATH (needed to run solc-js)")
-    if not (REPO_ROOT / "node_modules" / "solc").is_dir():
+    if not (root / "node_modules" / "solc").is_dir():
         raise CompileError("node_modules/solc is missing: run `make install`")
     env = dict(os.environ, **(env_extra or {}))
     proc = subprocess.run(

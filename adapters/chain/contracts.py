@@ -1,6 +1,9 @@
-"""The committed contract artifacts (ABI, bytecode) and decoding of custom-error reverts.
+"""The contract artifacts (ABI, bytecode) shipped in the package, and decoding of custom-error reverts.
 
-Used by every chain client; the artifacts are written by scripts/compile_contracts.py.
+Used by every chain client. The artifacts are package data, read through importlib.resources
+(``ghostproof/contracts/artifacts/NAME.json``: in a checkout the ``contracts`` link, in an
+installed wheel the copied files), so an installed ghostproof deploys and decodes without a
+checkout; scripts/compile_contracts.py (adapters/chain/compile.py) writes them.
 """
 
 from __future__ import annotations
@@ -8,24 +11,37 @@ from __future__ import annotations
 import ast
 import json
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
-from .compile import ARTIFACTS_DIR, DEPLOYABLE
-from .errors import DeploymentError
+from ghostproof.protocol.errors import DeploymentError
+
+DEPLOYABLE = ("GhostCredit", "GhostRegistry", "CreditEscrow")
+
+
+def artifacts_dir() -> Traversable:
+    """The package's folder of contract artifacts (``ghostproof/contracts/artifacts``)."""
+    return resources.files("ghostproof") / "contracts" / "artifacts"
 
 
 @cache
 def load_artifact(name: str) -> dict[str, object]:
-    """The committed artifact of contract ``name`` (one of compile.DEPLOYABLE)."""
+    """The shipped artifact of contract ``name`` (one of DEPLOYABLE): ``{"abi", "bytecode", …}``.
+
+    Raises DeploymentError for another name, or when the artifact is missing or unreadable.
+    """
     if name not in DEPLOYABLE:
         raise DeploymentError(f"unknown contract {name!r}")
-    path = ARTIFACTS_DIR / f"{name}.json"
+    path = artifacts_dir() / f"{name}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DeploymentError(f"contract artifact {path} is missing: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise DeploymentError(f"contract artifact {path} is not valid JSON: {exc}") from exc
 
 
 def _signature(item: dict[str, object]) -> str:
