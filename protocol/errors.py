@@ -24,11 +24,23 @@ class GhostproofError(Exception):
 
 class InputError(GhostproofError, ValueError):
     """Raised when input cannot be used: a query vector of the wrong length, NaN/inf or all
-    zeros, an option out of range, a file that cannot be read. Base of every bad-input error."""
+    zeros, an option out of range, a file that cannot be read. Base of every bad-input error.
+
+    ``field`` names the part of a request that is wrong (``input``, ``nonce``, a header), when
+    one is to blame; the node's JSON error body carries it."""
+
+    def __init__(self, *args: object, field: str | None = None):
+        super().__init__(*args)
+        self.field = field
 
 
 class FormatError(InputError):
     """Raised by decoders when bytes or JSON do not follow the wire format (malformed input)."""
+
+
+class RequestTooLargeError(FormatError):
+    """Raised by the node when a request body or header is larger than it accepts (HTTP 413),
+    before any of it is parsed."""
 
 
 class GhostFileError(FormatError):
@@ -159,6 +171,16 @@ class ExternalError(GhostproofError):
     a storage backend, a network peer, a toolchain."""
 
 
+class OverloadError(ExternalError):
+    """Raised by the node when it cannot take a request now: too many proofs queued, a
+    channel busy with another request, or a rate limit reached (HTTP 429 with Retry-After).
+    ``retry_after`` is the number of seconds after which a retry may succeed."""
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ChainError(ExternalError):
     """Base class of the chain adapter's external failures."""
 
@@ -229,6 +251,7 @@ ERROR_TABLE: dict[type[GhostproofError], tuple[int, int]] = {
     GhostproofError: (2, 500),
     InputError: (2, 422),
     FormatError: (2, 400),
+    RequestTooLargeError: (2, 413),
     ModelError: (2, 500),
     AccountError: (2, 500),
     UnknownModelError: (2, 404),
@@ -236,6 +259,7 @@ ERROR_TABLE: dict[type[GhostproofError], tuple[int, int]] = {
     PaymentError: (2, 402),
     ProofError: (1, 502),
     ExternalError: (3, 503),
+    OverloadError: (3, 429),
 }
 
 

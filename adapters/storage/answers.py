@@ -3,7 +3,8 @@ can act on.
 
 A request file is what a client keeps to check that an answer answers *its* question: the
 JSON object ``{"modelId": uint256, "input": [float32 numbers], "nonce": "0x" + 64 hex}``,
-exactly those keys (``prove --request-out`` writes one; ``verify --request`` reads it).
+exactly those keys (``prove --request-out`` writes one; ``verify --request`` reads it); its
+codec is ghostproof.protocol.request (the node's JSON query body is the same object).
 """
 
 from __future__ import annotations
@@ -14,18 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ghostproof.adapters.fileio import atomic_write, read_capped
-from ghostproof.protocol.constants import MAX_DIM
 from ghostproof.protocol.errors import FormatError, InputError
-from ghostproof.protocol.hashing import from_hex, to_hex
+from ghostproof.protocol.hashing import from_hex
 from ghostproof.protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
 from ghostproof.protocol.layer import check_vector
+from ghostproof.protocol.request import MAX_REQUEST_BYTES, request_from_json, request_to_json
 from ghostproof.protocol.response import Request, Response
 from ghostproof.protocol.response_json import dumps_response, loads_response
 from ghostproof.protocol.response_wire import decode_binary, encode_binary
-
-REQUEST_KEYS = frozenset({"modelId", "input", "nonce"})
-#: A request of MAX_DIM float32 numbers printed in full is well under this.
-MAX_REQUEST_BYTES = 4 << 20
 
 
 def read_response(path: Path) -> Response:
@@ -83,45 +80,9 @@ def request_from_input(path: Path, nonce: str, model_id: int) -> Request:
     return Request(model_id=model_id, x=input_as_sent(read_input(path)), nonce=parse_nonce(nonce))
 
 
-def request_to_json(request: Request) -> dict[str, object]:
-    """The request file's JSON object."""
-    return {
-        "modelId": request.model_id,
-        "input": [float(v) for v in np.asarray(request.x, dtype=np.float32)],
-        "nonce": to_hex(request.nonce),
-    }
-
-
 def write_request(path: Path, request: Request) -> None:
     """Write ``request`` atomically as a request file."""
     atomic_write(path, (json.dumps(request_to_json(request)) + "\n").encode())
-
-
-def _request_input(obj: object) -> np.ndarray:
-    if not isinstance(obj, list) or not 1 <= len(obj) <= MAX_DIM:
-        raise FormatError(f"request input must be a list of 1..{MAX_DIM} numbers")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in obj):
-        raise FormatError("request input must hold only numbers")
-    try:
-        x64 = np.array(obj, dtype=np.float64)
-    except OverflowError:
-        raise FormatError("request input holds a number too large for a float") from None
-    with np.errstate(over="ignore"):
-        x32 = x64.astype(np.float32)
-    if not np.all(np.isfinite(x64)) or not np.array_equal(x32.astype(np.float64), x64):
-        raise FormatError("request input must hold finite float32 numbers (as prove writes them)")
-    return x32
-
-
-def request_from_json(obj: object) -> Request:
-    """Parse a request file's object; FormatError naming the first malformed field."""
-    if not isinstance(obj, dict) or set(obj) != REQUEST_KEYS:
-        raise FormatError(f"a request must have exactly the keys {sorted(REQUEST_KEYS)}")
-    model_id = obj["modelId"]
-    if not isinstance(model_id, int) or isinstance(model_id, bool) or not 0 <= model_id < 1 << 256:
-        raise FormatError("request modelId must be an unsigned 256-bit integer")
-    return Request(model_id=model_id, x=_request_input(obj["input"]),
-                   nonce=from_hex(obj["nonce"], "request nonce", 32))
 
 
 def read_request(path: Path) -> Request:
