@@ -170,8 +170,8 @@ def test_invalid_utf16_nesting_bomb_does_not_crash_the_interpreter(tmp_path):
     path.write_bytes(utf16_nesting_bomb())
     code = (
         "import sys, eth_account\n"
-        "from protocol.errors import FormatError\n"
-        "from protocol.jsonlimits import load_json\n"
+        "from ghostproof.protocol.errors import FormatError\n"
+        "from ghostproof.protocol.jsonlimits import load_json\n"
         "try:\n"
         f"    load_json(open({str(path)!r}, 'rb').read(), what='bomb', max_bytes=1 << 20)\n"
         "except FormatError as exc:\n"

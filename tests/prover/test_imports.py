@@ -9,7 +9,8 @@ import sys
 def test_prover_modules_do_not_import_torch_eagerly() -> None:
     code = (
         "import sys\n"
-        "import prover.index, prover.order, prover.synthetic, prover.treebuild\n"
+        "import ghostproof.prover.index, ghostproof.prover.order, ghostproof.prover.synthetic\n"
+        "import ghostproof.prover.treebuild\n"
         "sys.exit(1 if 'torch' in sys.modules else 0)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
