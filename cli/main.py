@@ -22,8 +22,11 @@ from ghostproof.protocol.layer import output_values, top1
 
 from . import chain as cli_chain
 from . import ipfs as cli_ipfs
+from . import node as cli_node
+from . import wallet as cli_wallet
 from .console import err, out, print_json, progress
 from .extras import needs_extra
+from .options import JsonOpt
 
 if TYPE_CHECKING:
     from ghostproof.protocol.response import Response
@@ -37,8 +40,6 @@ app = typer.Typer(
 )
 model_app = typer.Typer(help="Build, inspect and commit models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _progress_fn(bar, quiet: bool):
@@ -327,7 +328,9 @@ def demo_cmd(
 
 
 cli_chain.register(app, model_app)
+cli_node.register(app)
 cli_ipfs.register(app, model_app)
+cli_wallet.register(app)
 
 
 try:  # typer ≥ 0.22 vendors click: its usage errors are not click's own classes

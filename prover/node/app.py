@@ -1,0 +1,206 @@
+"""The node's HTTP API (FastAPI): parse, call the service, render. Nothing else happens here.
+
+- ``GET /health`` alive; ``GET /ready`` model, chain, database (503 when one is not);
+  ``GET /metrics`` Prometheus text; ``GET /openapi.json`` (FastAPI's).
+- ``GET /v1/models`` this node's model; ``GET /v1/models/{id}/ghost`` its ghost file.
+- ``POST /v1/models/{id}/query``: the request (protocol/request.py) as JSON or in its binary
+  wire form, paid with the x402 v2 headers (protocol/payment.py); the answer as response
+  JSON or in its binary wire form, as ``Accept`` asks.
+
+Every error is ``{"error": class, "message": …, "field": …}`` with the status of
+``protocol.errors.http_status``; a 402 carries ``PAYMENT-REQUIRED``, a 429 ``Retry-After``.
+docs/NODE.md describes the API. Used by ghostproof.prover.node.boot (``ghostproof serve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi import Request as HttpRequest
+from fastapi.responses import JSONResponse, Response
+
+from ghostproof.protocol.errors import (
+    FormatError,
+    GhostproofError,
+    OverloadError,
+    RequestTooLargeError,
+    http_status,
+)
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.jsonlimits import load_json
+from ghostproof.protocol.payment import (
+    PAYMENT_REQUIRED_HEADER,
+    PAYMENT_RESPONSE_HEADER,
+    PAYMENT_SIGNATURE_HEADER,
+    encode_payment_required,
+)
+from ghostproof.protocol.request import decode_request, request_from_json
+from ghostproof.protocol.response import Request
+from ghostproof.protocol.response_json import dumps_response
+from ghostproof.protocol.response_wire import encode_binary
+
+from .config import body_limit
+from .gate import CLIENT_HEADER, Refused, parse_client
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .service import Answer, NodeService
+
+JSON = "application/json"
+BINARY = "application/octet-stream"
+LAST_RECEIPT_HEADER = "X-GHOSTPROOF-LAST-RECEIPT"
+_ERROR_SCHEMA = {"type": "object", "required": ["error", "message"],
+                 "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                                "field": {"type": ["string", "null"]}}}
+_QUERY_DOC = {
+    "parameters": [
+        {"name": PAYMENT_SIGNATURE_HEADER, "in": "header", "required": False,
+         "description": "x402 v2 PaymentPayload (base64 JSON): voucher, signature, requestHash",
+         "schema": {"type": "string"}},
+        {"name": CLIENT_HEADER, "in": "header", "required": False,
+         "description": "The payer's address, so that an unpaid request's 402 names its channel epoch",
+         "schema": {"type": "string"}},
+    ],
+    "requestBody": {"required": True, "content": {
+        JSON: {"schema": {"type": "object", "required": ["modelId", "input", "nonce"], "properties": {
+            "modelId": {"type": "integer"}, "input": {"type": "array", "items": {"type": "number"}},
+            "nonce": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}}}},
+        BINARY: {"schema": {"type": "string", "format": "binary",
+                            "description": "GPQ\\x02 ‖ uint256 modelId ‖ nonce ‖ uint32 n ‖ n × float32BE"}},
+    }},
+}
+_QUERY_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The proven answer and its signed receipt (PAYMENT-RESPONSE header)",
+          "content": {JSON: {}, BINARY: {}}},
+    **{status: {"description": text, "content": {JSON: {"schema": _ERROR_SCHEMA}}} for status, text in (
+        (400, "Malformed body or header"), (402, "Payment required (PAYMENT-REQUIRED header)"),
+        (404, "Unknown model"), (413, "Body or header too large"), (422, "Unusable input"),
+        (429, "Overloaded or rate-limited (Retry-After header)"), (503, "Chain unreachable"))},
+}
+
+
+def error_response(exc: GhostproofError, headers: dict[str, str] | None = None,
+                   extra: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error body and status of ``exc`` (429 with Retry-After)."""
+    headers = dict(headers or {})
+    if isinstance(exc, OverloadError):
+        headers["Retry-After"] = str(exc.retry_after)
+    body = {"error": type(exc).__name__, "message": str(exc), "field": getattr(exc, "field", None),
+            **(extra or {})}
+    return JSONResponse(body, status_code=http_status(exc), headers=headers)
+
+
+def refusal_response(refused: Refused, url: str) -> JSONResponse:
+    """A refused payment: its error, with PAYMENT-REQUIRED terms (and the last accepted
+    answer's receipt digest, for a client to resynchronise)."""
+    headers = {PAYMENT_REQUIRED_HEADER: encode_payment_required(refused.terms, str(refused.error), url)}
+    extra = {"lastAccepted": str(refused.terms.last_accepted)}
+    if refused.last is not None:
+        headers[LAST_RECEIPT_HEADER] = to_hex(refused.last.receipt_digest)
+        extra.update(lastReceipt=to_hex(refused.last.receipt_digest),
+                     lastRequestHash=to_hex(refused.last.request_hash))
+    return error_response(refused.error, headers, extra)
+
+
+async def read_body(http: HttpRequest, limit: int) -> bytes:
+    """The body, refused (413) past ``limit`` bytes before it is all read."""
+    declared = http.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise RequestTooLargeError(f"the body must be at most {limit} bytes", field="body")
+    chunks, size = [], 0
+    async for chunk in http.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"the body must be at most {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_query(body: bytes, content_type: str) -> Request:
+    """The request in ``body``, JSON or binary by Content-Type; FormatError naming the field."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == JSON:
+        return request_from_json(load_json(body, what="request body", max_bytes=len(body) + 1))
+    if kind == BINARY:
+        return decode_request(body)
+    raise FormatError(f"Content-Type must be {JSON} or {BINARY}", field="Content-Type")
+
+
+def render(answer: Answer, accept: str) -> Response:
+    """The answer as the client asked (binary only when it accepts octet-stream, not JSON)."""
+    headers = {PAYMENT_RESPONSE_HEADER: answer.settlement.to_header()}
+    if BINARY in accept and JSON not in accept:
+        return Response(encode_binary(answer.response), media_type=BINARY, headers=headers)
+    return Response(dumps_response(answer.response), media_type=JSON, headers=headers)
+
+
+async def answer_query(service: NodeService, limit: int, model_id: str, http: HttpRequest) -> Response:
+    """``POST /v1/models/{id}/query``: parse the body and headers, call the service, render."""
+    service.check_model(model_id)
+    try:
+        request = parse_query(await read_body(http, limit), http.headers.get("content-type", ""))
+        client = parse_client(http.headers.get(CLIENT_HEADER))
+    except GhostproofError:
+        service.metrics.queries.labels("bad_request").inc()
+        raise
+    try:
+        answer = await service.query(request, http.headers.get(PAYMENT_SIGNATURE_HEADER), client,
+                                     http.client.host if http.client else "unknown")
+    except Refused as refused:
+        return refusal_response(refused, str(http.url))
+    return render(answer, http.headers.get("accept", JSON))
+
+
+def create_app(service: NodeService) -> FastAPI:
+    """The FastAPI app of ``service``; its lifespan starts and stops the service."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(title="ghostproof node", version="1", lifespan=lifespan,
+                  description="Proven answers of a Hopfield lookup model, paid with x402 v2 vouchers "
+                              "over the CreditEscrow (docs/NODE.md).")
+    limit = body_limit(service.config, service.d_in)
+
+    @app.exception_handler(GhostproofError)
+    async def on_error(_: HttpRequest, exc: GhostproofError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Alive."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        """Model loaded, chain reachable, database open (503 otherwise)."""
+        checks = service.readiness()
+        return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus text exposition (ghostproof_*)."""
+        return Response(service.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, list[dict[str, object]]]:
+        """The model this node serves: id, ghostRoot, ghost CID, price, prover, chain, escrow."""
+        return {"models": [service.model_info()]}
+
+    @app.get("/v1/models/{model_id}/ghost", responses={200: {"content": {JSON: {}}}})
+    async def ghost(model_id: str) -> Response:
+        """The model's ghost file (canonical bytes)."""
+        service.check_model(model_id)
+        return Response(service.ghost_bytes, media_type=JSON)
+
+    @app.post("/v1/models/{model_id}/query", openapi_extra=_QUERY_DOC, responses=_QUERY_RESPONSES)
+    async def query(model_id: str, http: HttpRequest) -> Response:
+        """One proven answer, paid with a voucher (x402 v2 headers)."""
+        return await answer_query(service, limit, model_id, http)
+
+    return app

@@ -1,0 +1,67 @@
+"""Starting a node: the checks that refuse to start it, and running it under uvicorn.
+
+:func:`open_node` refuses, with one error each, a chain it cannot reach
+(ChainUnreachableError), a deployment that is not on it (DeploymentError, WrongChainError),
+a model id the registry does not know (UnknownModelError) or that is retired
+(ModelRetiredError), a model directory whose ghostRoot is not the one registered for the id
+(RootMismatchError), and a key that is not the registered prover (NotRegisteredProverError);
+then it loads the model, opens the ledger and wires the service. :func:`serve` runs the app
+until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the service, which redeems).
+Used by ``ghostproof serve`` (cli/node.py) and the tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from ghostproof.adapters.chain.anchor import check_ghost_root
+from ghostproof.adapters.chain.deployment import Deployment
+from ghostproof.adapters.chain.provider import Chain
+from ghostproof.adapters.chain.registry import check_active, check_prover_key, read_model
+from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost_bytes
+
+from ..modeldir import load_model_dir, make_prover
+from .channels import ChainView
+from .config import DB_NAME, DEFAULT_HOST, DEFAULT_PORT, NodeConfig
+from .ledger import Ledger
+from .metrics import Metrics
+from .redeemer import Redeemer
+from .service import NodeService
+
+
+def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployment,
+              account: LocalAccount, config: NodeConfig | None = None,
+              db_path: Path | None = None, *, exact: bool = False) -> NodeService:
+    """A node serving ``model_dir`` as registered model ``model_id``, signing and redeeming as
+    ``account``; refuses (see the module docstring) before loading any weights."""
+    config = config or NodeConfig()
+    registered = read_model(chain, deployment, model_id)
+    check_active(registered)
+    ghost_bytes, ghost = read_ghost_bytes(model_dir / GHOST_FILE)
+    check_ghost_root(registered, ghost)
+    check_prover_key(model_id, registered.prover, account.address)
+    md = load_model_dir(model_dir)
+    prover = make_prover(md, exact=exact, model_id=model_id, chain_id=deployment.chain_id,
+                         verifying_contract=deployment.registry, private_key=bytes(account.key))
+    identity = {"modelId": str(model_id), "prover": account.address,
+                "chainId": str(deployment.chain_id), "escrow": deployment.escrow}
+    ledger = Ledger(db_path or model_dir / DB_NAME, identity)
+    view = ChainView(chain, deployment, account.address, ttl=config.channel_ttl,
+                     size=config.channel_cache_size)
+    metrics = Metrics(ledger.open_channels)
+    redeemer = Redeemer(view, ledger, account, config, metrics, start_block=view.head()[0])
+    return NodeService(prover=prover, registered=registered, ghost_bytes=ghost_bytes, view=view,
+                       ledger=ledger, redeemer=redeemer, metrics=metrics, config=config)
+
+
+def serve(service: NodeService, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          log_level: str = "info") -> None:
+    """Run the node's HTTP API until SIGTERM / Ctrl-C (then the service stops and redeems)."""
+    import uvicorn
+
+    from .app import create_app
+
+    uvicorn.run(create_app(service), host=host, port=port, log_level=log_level,
+                timeout_graceful_shutdown=30)

@@ -1,0 +1,208 @@
+"""The node's service: one paid query, from a parsed request to a proven, recorded answer.
+
+:meth:`NodeService.query` runs the steps in cost order — rate limit per IP, the request's
+model and size, the payment's form (:class:`PaymentGate`), one signature recovery, the rate
+limit per channel, then, holding the channel (one request at a time), a retry of an accepted
+voucher (its stored answer, no charge), the channel state and the amount, a proof slot, the
+forward pass (``Prover.prove`` in a worker thread: it never sees a voucher), and the durable
+record of the voucher with its answer — before the caller sends the reply. It counts every
+outcome in the metrics. Used by the HTTP app (prover/node/app.py), which only parses and
+renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from ghostproof.adapters.chain.registry import RegisteredModel
+from ghostproof.protocol.chunks import cid_for_bytes
+from ghostproof.protocol.errors import (
+    ExternalError,
+    GhostproofError,
+    InputError,
+    OverloadError,
+    UnknownModelError,
+    VoucherError,
+)
+from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.payment import PAYMENT_SIGNATURE_HEADER, Payment, Settlement, Terms, network_of
+from ghostproof.protocol.response import Request, Response
+from ghostproof.protocol.response_wire import decode_binary, encode_binary
+from ghostproof.prover.prove import Prover
+
+from .channels import ChainView
+from .config import NodeConfig
+from .gate import PaymentGate, Refused
+from .ledger import Accepted, Ledger
+from .metrics import Metrics
+from .redeemer import Redeemer
+from .throttle import ChannelLocks, ProofSlots, RateLimits
+
+log = logging.getLogger("ghostproof.node")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A proven answer and what was paid for it (``replayed``: a retry, not charged again)."""
+
+    response: Response
+    settlement: Settlement
+    replayed: bool = False
+
+
+class NodeService:
+    """One model served for pay: the prover, the gate, the ledger, the limits, the redeemer."""
+
+    def __init__(self, *, prover: Prover, registered: RegisteredModel, ghost_bytes: bytes,
+                 view: ChainView, ledger: Ledger, redeemer: Redeemer, metrics: Metrics,
+                 config: NodeConfig):
+        self.prover = prover
+        self.registered = registered
+        self.ghost_bytes = ghost_bytes
+        self.view = view
+        self.ledger = ledger
+        self.redeemer = redeemer
+        self.metrics = metrics
+        self.config = config
+        dep = view.deployment
+        self.terms = Terms(chain_id=dep.chain_id, escrow=dep.escrow, credit=dep.credit,
+                           prover=prover.address, model_id=registered.model_id, price=registered.price)
+        self.gate = PaymentGate(self.terms, view, ledger, config.margin)
+        self.limits = RateLimits(config.rate_per_ip, config.rate_per_channel)
+        self.locks = ChannelLocks(config.channel_wait)
+        self.slots = ProofSlots(config)
+        self.d_in = prover.model.layers[0].spec.d_in
+
+    # ------------------------------------------------------------------ description
+
+    def model_info(self) -> dict[str, object]:
+        """What ``GET /v1/models`` lists for this model."""
+        return {
+            "id": str(self.registered.model_id),
+            "ghostRoot": to_hex(self.registered.ghost_root),
+            "ghostCid": cid_for_bytes(self.ghost_bytes),
+            "price": str(self.registered.price),
+            "prover": self.prover.address,
+            "chain": network_of(self.terms.chain_id),
+            "escrow": self.terms.escrow,
+            "credit": self.terms.credit,
+            "registry": self.view.deployment.registry,
+            "inputSize": self.d_in,
+        }
+
+    def readiness(self) -> dict[str, bool]:
+        """Model loaded, chain reachable, database open (``GET /ready``)."""
+        try:
+            self.view.head()
+            chain = True
+        except ExternalError:
+            chain = False
+        return {"model": self.prover is not None, "chain": chain, "database": self.ledger.ping()}
+
+    def check_model(self, model_id: str) -> None:
+        """UnknownModelError (404) unless ``model_id`` (a path segment) is this node's model."""
+        if model_id != str(self.registered.model_id):
+            raise UnknownModelError(f"this node serves model {self.registered.model_id}, not {model_id}")
+
+    # ------------------------------------------------------------------ a query
+
+    async def query(self, request: Request, payment_header: str | None, client_hint: str | None,
+                    remote: str) -> Answer:
+        """Answer ``request`` if paid; count the outcome. Raises Refused (a payment refused),
+        OverloadError (429) or another GhostproofError."""
+        started = time.perf_counter()
+        try:
+            answer = await self._query(request, payment_header, client_hint, remote)
+        except Refused as refused:
+            self.metrics.queries.labels("payment_required" if refused.reason == "missing"
+                                        else "rejected").inc()
+            if refused.reason != "missing":
+                self.metrics.rejections.labels(refused.reason).inc()
+            raise
+        except OverloadError:
+            self.metrics.queries.labels("overloaded").inc()
+            raise
+        except InputError:
+            self.metrics.queries.labels("bad_request").inc()
+            raise
+        except GhostproofError:
+            self.metrics.queries.labels("error").inc()
+            raise
+        finally:
+            self.metrics.request_seconds.observe(time.perf_counter() - started)
+        self.metrics.queries.labels("replayed" if answer.replayed else "paid").inc()
+        return answer
+
+    def _check_request(self, request: Request) -> None:
+        if request.model_id != self.registered.model_id:
+            raise InputError(f"the request is for model {request.model_id}, this is model "
+                             f"{self.registered.model_id}", field="modelId")
+        if len(request.x) != self.d_in:
+            raise InputError(f"the input must have {self.d_in} numbers, got {len(request.x)}",
+                             field="input")
+
+    async def _query(self, request: Request, payment_header: str | None, client_hint: str | None,
+                     remote: str) -> Answer:
+        self.limits.ip(remote)
+        self._check_request(request)
+        if not payment_header:
+            terms = await asyncio.to_thread(self.gate.terms_for, client_hint)
+            raise Refused(VoucherError("this query needs a payment", field=PAYMENT_SIGNATURE_HEADER),
+                          "missing", terms)
+        payment = self.gate.parse(payment_header, request)
+        self.gate.authenticate(payment)
+        client = payment.voucher.client
+        self.limits.channel(client)
+        async with self.locks.hold(client):
+            done = await asyncio.to_thread(self.gate.retry_of, payment)
+            if done is not None:
+                return await asyncio.to_thread(self._replay, done)
+            admission = await asyncio.to_thread(self.gate.admit, payment)
+            if admission.channel.withdrawable_at:
+                self.redeemer.note_withdrawal(client, admission.channel.withdrawable_at)
+            async with self.slots.slot():
+                response = await asyncio.to_thread(self._prove, request)
+            await asyncio.to_thread(self._record, payment, response)
+        self.metrics.earn(self.terms.price)
+        return Answer(response, self._settlement(payment, admission.channel.deposited))
+
+    def _prove(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = self.prover.prove(request.x, request.nonce)
+        self.metrics.prove_seconds.observe(time.perf_counter() - started)
+        return response
+
+    def _record(self, payment: Payment, response: Response) -> None:
+        v = payment.voucher
+        self.ledger.accept(Accepted(v.client, v.epoch, v.cumulative_amount, payment.signature,
+                                    payment.request_hash, response.digest(), encode_binary(response)))
+
+    def _replay(self, done: Accepted) -> Answer:
+        response = decode_binary(done.answer or b"")
+        deposited = self.view.channel(done.client).deposited
+        settlement = Settlement(self.terms.chain_id, done.client, done.amount,
+                                max(deposited - done.amount, 0), done.epoch)
+        return Answer(response, settlement, replayed=True)
+
+    def _settlement(self, payment: Payment, deposited: int) -> Settlement:
+        v = payment.voucher
+        return Settlement(self.terms.chain_id, v.client, v.cumulative_amount,
+                          deposited - v.cumulative_amount, v.epoch)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Reconcile with the chain (redeem what the ledger holds and the chain does not), then
+        start the redeemer's thread."""
+        moved = self.redeemer.redeem_all()
+        if moved:
+            log.info("redeemed %d credits left from the last run", moved)
+        self.redeemer.start()
+
+    def stop(self) -> None:
+        """Stop the redeemer (it redeems everything first) and close the ledger."""
+        self.redeemer.stop()
+        self.ledger.close()
