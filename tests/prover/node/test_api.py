@@ -129,7 +129,8 @@ def test_metrics(node: Node):
     assert client.pay().status_code == 200
     text = httpx.get(f"{node.url}/metrics").text
     for name in ('ghostproof_queries_total{outcome="paid"}',
-                 'ghostproof_queries_total{outcome="payment_required"}', "ghostproof_request_seconds_bucket", "ghostproof_prove_seconds_count",
+                 'ghostproof_queries_total{outcome="payment_required"}',
+                 "ghostproof_request_seconds_bucket", "ghostproof_prove_seconds_count",
                  "ghostproof_credits_earned_total", "ghostproof_credits_redeemed_total",
                  "ghostproof_open_channels"):
         assert name in text, name
