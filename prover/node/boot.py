@@ -12,6 +12,8 @@ Used by ``ghostproof serve`` (cli/node.py) and the tests.
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -58,10 +60,19 @@ def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployme
 
 def serve(service: NodeService, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           log_level: str = "info") -> None:
-    """Run the node's HTTP API until SIGTERM / Ctrl-C (then the service stops and redeems)."""
+    """Run the node's HTTP API until SIGTERM / Ctrl-C (then the service stops and redeems).
+
+    uvicorn re-raises the signal it caught once it has shut down; the SIGTERM handler set here
+    (which uvicorn restores then) turns that into a clean exit, status 0."""
     import uvicorn
 
     from .app import create_app
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(create_app(service), host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=30)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
