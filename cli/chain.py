@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from eth_account.signers.local import LocalAccount
 
+from .options import JsonOpt
+
 if TYPE_CHECKING:
     from ghostproof.adapters.chain.deployment import Deployment
     from ghostproof.adapters.chain.provider import Chain
@@ -45,7 +47,6 @@ DevAccountOpt = Annotated[
     int | None,
     typer.Option("--dev-account", help="Anvil dev account N (local chain 31337 only)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _credits(text: str, what: str, bits: int = 256) -> int:

@@ -23,16 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ghostproof.adapters.storage.store import KuboStore, LocalStore
 from ghostproof.adapters.storage.synthetic import write_synthetic_model
-from ghostproof.adapters.storage.transfer import audit_dir, audit_store, fetch, publish
+from ghostproof.adapters.storage.transfer import fetch, matrix_bytes, publish
+from ghostproof.verifier.audit import audit_dir, audit_store
 
 
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """(``fn(*args, **kwargs)``, the seconds it took)."""
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - start
 
 
 def main() -> None:
+    """Build a synthetic model, time each step, print the JSON summary (and a markdown table)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="columns per matrix")
     parser.add_argument("--d", type=int, default=256, help="dimension (d_in = d_out)")
@@ -46,7 +49,7 @@ def main() -> None:
         ghost, build_s = timed(
             write_synthetic_model, base / "model", n=args.n, dims=(args.d,) * (args.layers + 1)
         )
-        mb = sum(s.n * (s.d_in + s.d_out) for s in ghost.header.layers) / 1e6
+        mb = matrix_bytes(ghost) / 1e6
         chunks = len(ghost.header.chunks)
 
         local = LocalStore(base / "local")

@@ -2,27 +2,79 @@
 chunks — each checked against its CID — and compare them with the ghost file and with the
 anchored (on-chain) ghostRoot. The verifier role: anyone can run it on the light install.
 
-Used by ``ghostproof audit``, the demo and scripts/bench_ipfs.py.
+A model is named by a directory, a ghost file CID, or an on-chain model id
+(:func:`resolve_model`); :func:`audit_model` audits whichever it is.
+
+Used by ``ghostproof audit`` and ``model fetch``, the demo and scripts/bench_ipfs.py.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
-from ghostproof.adapters.storage.layout import load_matrix, matrix_shape
+from ghostproof.adapters.storage.layout import matrix_shape
 from ghostproof.adapters.storage.store import BlockStore
-from ghostproof.adapters.storage.transfer import Progress, chunk_label, fetch_ghost, read_ghost
-from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes, cid_matches
+from ghostproof.adapters.storage.transfer import (
+    ChunkSource,
+    Progress,
+    chunk_label,
+    chunk_what,
+    fetch_ghost,
+    local_chunk_reader,
+    read_chunked_ghost,
+)
+from ghostproof.protocol.chunks import ChunkRef, parse_cid
 from ghostproof.protocol.constants import MATRIX_TAGS
-from ghostproof.protocol.errors import CorruptBlockError
+from ghostproof.protocol.errors import CorruptBlockError, InputError, RootMismatchError
 from ghostproof.protocol.ghost import GhostFile
 from ghostproof.protocol.hashing import leaf_hashes, to_hex
 from ghostproof.protocol.merkle import build_tree
+
+_MODEL_ID = re.compile(r"^[0-9]+$")
+#: AuditReport.expected_source of a ghostRoot the caller gave (``ghostproof audit --root``).
+GIVEN_ROOT = "--root"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A published model as a command names it: its ghost file CID, the ghostRoot anchored
+    on-chain for it (None for a bare CID) and where that came from."""
+
+    ghost_cid: str
+    anchored_root: bytes | None
+    source: str
+
+    def expected_root(self, root: bytes | None) -> tuple[bytes | None, str]:
+        """(expected ghostRoot, its source): the anchored root when there is one, else ``root``
+        (source GIVEN_ROOT) or nothing ("none"). InputError when both differ."""
+        if self.anchored_root is None:
+            return root, GIVEN_ROOT if root is not None else "none"
+        if root is not None and root != self.anchored_root:
+            raise InputError("--root differs from the root registered on-chain")
+        return self.anchored_root, self.source
+
+
+def resolve_model(target: str, rpc: str | None, deployment: Path | None) -> ModelRef:
+    """The model ``target`` names: an on-chain model id (all digits; its ghost CID and
+    ghostRoot read from the registry through ``rpc`` and ``deployment``) or a ghost file CID.
+
+    FormatError when ``target`` is neither; the chain adapter's errors when the chain cannot
+    be read or has no such model.
+    """
+    if _MODEL_ID.match(target):
+        from ghostproof.adapters.chain import read_registered_model
+
+        registered = read_registered_model(rpc, deployment, int(target))
+        return ModelRef(registered.ghost_cid, registered.ghost_root, f"chain (model {target})")
+    parse_cid(target)
+    return ModelRef(target, None, "none")
 
 
 @dataclass(frozen=True)
@@ -67,6 +119,8 @@ class AuditReport:
     expected_ghost_root: str | None
     seconds: float
     notes: tuple[str, ...] = field(default=())
+    #: Where expected_ghost_root came from: GIVEN_ROOT, "chain (model N)", "given" or "none".
+    expected_source: str = "none"
 
     @property
     def ok(self) -> bool:
@@ -88,10 +142,21 @@ class AuditReport:
             "expectedGhostRoot": self.expected_ghost_root,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "expectedSource": self.expected_source,
         }
 
-
-ChunkSource = Callable[[ChunkRef], bytes]
+    def check(self) -> None:
+        """Return if the audit passed; else raise RootMismatchError naming the first matrix
+        that failed, or (every matrix OK) the rebuilt ghostRoot and the one it differs from."""
+        if self.ok:
+            return
+        bad = next((m for m in self.matrices if not m.ok), None)
+        if bad is not None:
+            raise RootMismatchError(bad.detail, layer=bad.layer, matrix=bad.matrix)
+        raise RootMismatchError(
+            f"rebuilt ghostRoot {self.rebuilt_ghost_root} differs from "
+            f"{self.expected_ghost_root or self.file_ghost_root}"
+        )
 
 
 def audit_chunks(
@@ -135,6 +200,7 @@ def audit_chunks(
         expected_ghost_root=to_hex(expected_ghost_root) if expected_ghost_root is not None else None,
         seconds=time.perf_counter() - start,
         notes=tuple(notes),
+        expected_source="given" if expected_ghost_root is not None else "none",
     )
 
 
@@ -153,25 +219,11 @@ def _audit_matrix(
         try:
             data = chunk_bytes(ref)
         except CorruptBlockError as exc:
-            return MatrixAudit(
-                layer,
-                matrix,
-                False,
-                None,
-                committed,
-                first_bad_chunk=ref.cid,
-                detail=f"first mismatching chunk {ref.cid} ({chunk_label(ref)}): {exc}",
-            )
+            detail = f"first mismatching chunk {ref.cid} ({chunk_label(ref)}): {exc}"
+            return MatrixAudit(layer, matrix, False, None, committed, first_bad_chunk=ref.cid, detail=detail)
         if len(data) != ref.count * d:
-            return MatrixAudit(
-                layer,
-                matrix,
-                False,
-                None,
-                committed,
-                first_bad_chunk=ref.cid,
-                detail=f"chunk {ref.cid} ({chunk_label(ref)}) holds {len(data)} bytes, not {ref.count}×{d}",
-            )
+            detail = f"chunk {ref.cid} ({chunk_label(ref)}) holds {len(data)} bytes, not {ref.count}×{d}"
+            return MatrixAudit(layer, matrix, False, None, committed, first_bad_chunk=ref.cid, detail=detail)
         columns = np.frombuffer(data, dtype=np.int8).reshape(ref.count, d)
         leaves.extend(leaf_hashes(layer, MATRIX_TAGS[matrix], columns, ref.first))
         if on_progress:
@@ -194,24 +246,17 @@ def audit_dir(
     *,
     expected_ghost_root: bytes | None = None,
     on_progress: Progress | None = None,
+    on_ghost: Callable[[GhostFile], None] | None = None,
 ) -> AuditReport:
     """Audit a model directory: each chunk cut from its matrices must match its CID, and the
-    rebuilt roots and ghostRoot must match the ghost file and ``expected_ghost_root``."""
-    _, ghost = read_ghost(model_dir)
-    matrices: dict[tuple[int, str], np.ndarray] = {}
-
-    def chunk_bytes(ref: ChunkRef) -> bytes:
-        key = (ref.layer, ref.matrix)
-        if key not in matrices:
-            matrices[key] = load_matrix(model_dir, ghost, ref.layer, ref.matrix)
-        data = matrices[key][ref.first : ref.first + ref.count].tobytes()
-        if not cid_matches(ref.cid, data):
-            raise CorruptBlockError(ref.cid, what=f"chunk ({chunk_label(ref)})", found=cid_for_bytes(data))
-        return data
-
+    rebuilt roots and ghostRoot must match the ghost file and ``expected_ghost_root``.
+    ``on_ghost`` sees the parsed ghost file before any chunk is read (to size a progress bar)."""
+    _, ghost = read_chunked_ghost(model_dir)
+    if on_ghost:
+        on_ghost(ghost)
     return audit_chunks(
         ghost,
-        chunk_bytes,
+        local_chunk_reader(model_dir, ghost),
         source=str(model_dir),
         expected_ghost_root=expected_ghost_root,
         on_progress=on_progress,
@@ -233,7 +278,7 @@ def audit_store(
         on_ghost(ghost)
 
     def chunk_bytes(ref: ChunkRef) -> bytes:
-        return store.get(ref.cid, timeout=timeout, what=f"chunk ({chunk_label(ref)})")
+        return store.get(ref.cid, timeout=timeout, what=chunk_what(ref))
 
     return audit_chunks(
         ghost,
@@ -242,3 +287,39 @@ def audit_store(
         expected_ghost_root=expected_ghost_root,
         on_progress=on_progress,
     )
+
+
+def audit_model(
+    target: str,
+    open_store: Callable[[], BlockStore],
+    *,
+    root: bytes | None = None,
+    rpc: str | None = None,
+    deployment: Path | None = None,
+    timeout: float | None = None,
+    on_progress: Progress | None = None,
+    on_ghost: Callable[[GhostFile], None] | None = None,
+) -> AuditReport:
+    """Audit what ``target`` names: a model directory (:func:`audit_dir`), or a ghost file CID
+    or on-chain model id (:func:`resolve_model`, ``rpc`` and ``deployment`` being for a model
+    id) whose blocks come from the store ``open_store()`` opens (:func:`audit_store`).
+
+    The expected ghostRoot is the one registered on-chain for a model id, else ``root``
+    (:meth:`ModelRef.expected_root`: InputError when both are given and differ); the report's
+    ``expected_source`` says which. A mismatch is reported, not raised (:meth:`AuditReport.check`).
+    """
+    if Path(target).is_dir():
+        report = audit_dir(target, expected_ghost_root=root, on_progress=on_progress, on_ghost=on_ghost)
+        return replace(report, expected_source=GIVEN_ROOT if root is not None else "none")
+    model = resolve_model(target, rpc, deployment)
+    expected, source = model.expected_root(root)
+    with open_store() as store:
+        report = audit_store(
+            model.ghost_cid,
+            store,
+            expected_ghost_root=expected,
+            timeout=timeout,
+            on_progress=on_progress,
+            on_ghost=on_ghost,
+        )
+    return replace(report, expected_source=source)

@@ -5,21 +5,26 @@ A CAR v1 file is ``varint(len(header)) ‖ header`` followed by sections
 ``{"roots": [CID…], "version": 1}``. Our CARs hold only raw blocks (CIDv1, raw, sha2-256);
 the roots are the ghost file's CID first, then every chunk's CID, so ``ipfs dag import``
 pins the whole model (a raw block links to nothing, so pinning the ghost file alone would
-leave the chunks unpinned). Used by the CLI (``model export-car`` / ``import-car``).
+leave the chunks unpinned). :func:`export_car` and :func:`import_car` are the CLI's
+``model export-car`` and ``model import-car``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from multiformats import CID, varint
 
 from ghostproof.protocol.chunks import cid_for_bytes, cid_matches, parse_cid
+from ghostproof.protocol.errors import CarFormatError, CorruptBlockError
 
-from .errors import CarFormatError, CorruptBlockError
+from .store import BlockStore
+from .transfer import local_chunks, read_chunked_ghost
 
 CAR_VERSION = 1
 _CID_RAW_BYTES = 36  # 0x01 0x55 0x12 0x20 ‖ 32-byte digest
@@ -83,6 +88,8 @@ class _Cbor:
         return major, int.from_bytes(self._take(widths[info]), "big")
 
     def item(self) -> object:
+        """The next CBOR item (int, bytes, text, list, map or CID link); CarFormatError if it is
+        malformed, of a type a CAR header does not use, or nested deeper than MAX_HEADER_DEPTH."""
         if self.depth >= MAX_HEADER_DEPTH:
             raise CarFormatError(f"CAR header nests deeper than {MAX_HEADER_DEPTH} levels")
         self.depth += 1
@@ -98,29 +105,39 @@ class _Cbor:
         if major == 2:
             return self._take(value)
         if major == 3:
-            try:
-                return self._take(value).decode()
-            except UnicodeDecodeError as exc:
-                raise CarFormatError("CAR header has invalid UTF-8") from exc
+            return self._text(value)
         if major == 4:
             return [self.item() for _ in range(value)]
         if major == 5:
-            out: dict[object, object] = {}
-            for _ in range(value):
-                key = self.item()
-                if not isinstance(key, str):
-                    raise CarFormatError("CAR header map keys must be strings")
-                out[key] = self.item()
-            return out
+            return self._map(value)
         if major == 6 and value == 42:
-            raw = self.item()
-            if not isinstance(raw, bytes) or raw[:1] != b"\x00":
-                raise CarFormatError("CAR header has a malformed CID link")
-            try:
-                return str(CID.decode(raw[1:]).set(base="base32"))
-            except Exception as exc:  # multiformats raises several unrelated types
-                raise CarFormatError("CAR header has an undecodable CID") from exc
+            return self._cid_link()
         raise CarFormatError(f"CAR header uses an unsupported CBOR item (major type {major})")
+
+    def _text(self, length: int) -> str:
+        try:
+            return self._take(length).decode()
+        except UnicodeDecodeError as exc:
+            raise CarFormatError("CAR header has invalid UTF-8") from exc
+
+    def _map(self, size: int) -> dict[object, object]:
+        out: dict[object, object] = {}
+        for _ in range(size):
+            key = self.item()
+            if not isinstance(key, str):
+                raise CarFormatError("CAR header map keys must be strings")
+            out[key] = self.item()
+        return out
+
+    def _cid_link(self) -> str:
+        """The CID of a tag-42 link (its bytes item: 0x00 ‖ the binary CID), in base32."""
+        raw = self.item()
+        if not isinstance(raw, bytes) or raw[:1] != b"\x00":
+            raise CarFormatError("CAR header has a malformed CID link")
+        try:
+            return str(CID.decode(raw[1:]).set(base="base32"))
+        except Exception as exc:  # multiformats raises several unrelated types
+            raise CarFormatError("CAR header has an undecodable CID") from exc
 
 
 def decode_header(data: bytes) -> list[str]:
@@ -214,3 +231,64 @@ def read_car(path: str | os.PathLike[str]) -> tuple[list[str], Iterator[tuple[st
                 yield cid, data
 
     return roots, blocks()
+
+
+# ----------------------------------------------------------------- a model as a CAR file
+
+
+@dataclass(frozen=True)
+class CarExport:
+    """What :func:`export_car` wrote: the file, its first root (the ghost CID), its blocks and size."""
+
+    car: str
+    ghost_cid: str
+    blocks: int
+    bytes: int
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for ``--json``."""
+        return {"car": self.car, "ghostCid": self.ghost_cid, "blocks": self.blocks, "bytes": self.bytes}
+
+
+def export_car(model_dir: str | os.PathLike[str], car_path: str | os.PathLike[str]) -> CarExport:
+    """Write the ghost file and every chunk of ``model_dir`` as the CAR v1 file ``car_path``.
+
+    The roots are the ghost CID, then every chunk's CID. Every chunk is checked against its CID
+    first (CorruptBlockError names the first that differs); ModelError or GhostFileError when
+    the directory has no valid ghost file with a chunk table.
+    """
+    ghost_bytes, ghost = read_chunked_ghost(model_dir)
+    ghost_cid = cid_for_bytes(ghost_bytes)
+    roots = [ghost_cid] + [c.cid for c in ghost.header.chunks]
+    chunks = (data for _, data in local_chunks(model_dir, ghost))
+    count = write_car(car_path, roots, itertools.chain([ghost_bytes], chunks))
+    return CarExport(str(car_path), ghost_cid, count, Path(car_path).stat().st_size)
+
+
+@dataclass(frozen=True)
+class CarImport:
+    """What :func:`import_car` stored: the file's roots, how many blocks, and the store's kind."""
+
+    roots: tuple[str, ...]
+    blocks: int
+    store: str
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for ``--json`` (the first root only: the ghost CID)."""
+        return {"roots": list(self.roots[:1]), "blocks": self.blocks, "store": self.store}
+
+
+def import_car(car_path: str | os.PathLike[str], open_store: Callable[[], BlockStore]) -> CarImport:
+    """Store every block of the CAR v1 file ``car_path`` in the store ``open_store()`` opens.
+
+    The header is read before the store is opened (a file that is not a CAR v1 raises
+    CarFormatError without touching any store); every block is checked against its CID as it
+    is read (:func:`read_car`), and the store is closed when done.
+    """
+    roots, blocks = read_car(car_path)
+    count = 0
+    with open_store() as store:
+        for _, data in blocks:
+            store.put(data)
+            count += 1
+    return CarImport(tuple(roots), count, store.kind)

@@ -23,7 +23,6 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -44,6 +43,9 @@ MAX_BLOCK_BYTES = MAX_CHUNK_BYTES  # every block is a chunk or a ghost file: at 
 LOOPBACK_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 RPC_GRACE_S = 5.0  # a Kubo RPC block/get may take this long beyond the time-out the daemon is given
 RPC_REPLY_LIMIT = 64 * 1024  # bytes read of any Kubo RPC reply but a block
+HOME_ENV = "GHOSTPROOF_HOME"  # where the default stores live (default ~/.ghostproof)
+IPFS_API_ENV = "GHOSTPROOF_IPFS_API"  # the Kubo daemon's RPC API, when not named
+DEFAULT_IPFS_API = "http://127.0.0.1:5001"
 
 
 class BlockStore(ABC):
@@ -106,12 +108,8 @@ class BlockStore(ABC):
     def __enter__(self) -> BlockStore:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the store on leaving a ``with`` block, however it is left."""
         self.close()
 
 
@@ -337,6 +335,12 @@ class KuboStore(BlockStore):
         finally:
             dest.unlink(missing_ok=True)
 
+    def stay_online(self, seconds: float = 0) -> None:
+        """Keep the node serving its blocks to peers for ``seconds`` (0: until interrupted)."""
+        deadline = time.monotonic() + seconds if seconds > 0 else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+
     def close(self) -> None:
         """Stop the node (its repository stays on disk, blocks included)."""
         if self._open:
@@ -361,7 +365,7 @@ class RpcStore(BlockStore):
 
     kind = "rpc"
 
-    def __init__(self, url: str = "http://127.0.0.1:5001", *, timeout: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, url: str = DEFAULT_IPFS_API, *, timeout: float = DEFAULT_TIMEOUT_S):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._client = httpx.Client(base_url=f"{self.url}/api/v0", timeout=timeout)
@@ -472,6 +476,14 @@ def _means_absent(message: str) -> bool:
     return any(s in text for s in ("not found", "deadline exceeded", "context canceled", "timeout"))
 
 
+def default_store_path(kind: str) -> Path:
+    """Where a ``local`` store's block folder (``blocks``) or a ``kubo`` node's repository
+    (``kubo``) lives unless named: under $GHOSTPROOF_HOME, by default ~/.ghostproof.
+    KeyError for any other kind (an ``rpc`` store has no path)."""
+    home = Path(os.environ.get(HOME_ENV, Path.home() / ".ghostproof"))
+    return home / {"local": "blocks", "kubo": "kubo"}[kind]
+
+
 def open_store(
     kind: str,
     *,
@@ -481,13 +493,14 @@ def open_store(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> BlockStore:
     """Open the store the CLI names: ``local`` (folder ``path``), ``kubo`` (libkubo node on repo
-    ``path``, connected to ``peers``) or ``rpc`` (daemon at ``rpc_url``). Raises FormatError for
-    an unknown kind and StoreUnreachableError when the backend cannot be used."""
-    default_home = Path(os.environ.get("GHOSTPROOF_HOME", Path.home() / ".ghostproof"))
+    ``path``, connected to ``peers``) or ``rpc`` (daemon at ``rpc_url``, else
+    $GHOSTPROOF_IPFS_API, else DEFAULT_IPFS_API); ``path`` defaults to
+    :func:`default_store_path`. Raises FormatError for an unknown kind and
+    StoreUnreachableError when the backend cannot be used."""
     if kind == "local":
-        return LocalStore(path or default_home / "blocks")
+        return LocalStore(path or default_store_path(kind))
     if kind == "kubo":
-        return KuboStore(path or default_home / "kubo", peers=peers)
+        return KuboStore(path or default_store_path(kind), peers=peers)
     if kind == "rpc":
-        return RpcStore(rpc_url or "http://127.0.0.1:5001", timeout=timeout)
+        return RpcStore(rpc_url or os.environ.get(IPFS_API_ENV) or DEFAULT_IPFS_API, timeout=timeout)
     raise FormatError(f"unknown store {kind!r}: use local, kubo or rpc")

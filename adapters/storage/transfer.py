@@ -9,10 +9,10 @@ committed column j. A chunk's bytes are rows first..first+count-1 of one matrix.
 - ``fetch`` gets the ghost file and every chunk by CID (each checked), and writes the directory
   under a temporary name, moving files into place only once every CID has been checked, with
   ``ghost.json`` last: a directory without ``ghost.json`` is not a model.
-- ``audit`` rebuilds every layer root and the ghostRoot from the chunks and compares them with
-  the ghost file and with the expected (on-chain) ghostRoot.
+- the chunk readers (:func:`local_chunk_reader`, :func:`fetch_ghost`) are shared with the
+  audit (ghostproof.verifier.audit) and the CAR export (``car.export_car``).
 
-Used by the CLI (ghostproof/cli_ipfs.py) and scripts/bench_ipfs.py.
+Used by the CLI (cli/ipfs.py), the demo, the verifier's audit and scripts/bench_ipfs.py.
 """
 
 from __future__ import annotations
@@ -43,37 +43,54 @@ def chunk_label(ref: ChunkRef) -> str:
     return f"layer {ref.layer} {ref.matrix} columns {ref.first}..{ref.first + ref.count - 1}"
 
 
-def read_ghost(model_dir: str | os.PathLike[str]) -> tuple[bytes, GhostFile]:
+def chunk_what(ref: ChunkRef) -> str:
+    """The ``what`` that store and CID errors name a chunk by: ``chunk (<its label>)``."""
+    return f"chunk ({chunk_label(ref)})"
+
+
+def matrix_bytes(ghost: GhostFile) -> int:
+    """The bytes of every matrix of ``ghost``'s model: what a publish, fetch or audit moves."""
+    return sum(s.n * (s.d_in + s.d_out) for s in ghost.header.layers)
+
+
+def read_chunked_ghost(model_dir: str | os.PathLike[str]) -> tuple[bytes, GhostFile]:
     """The ghost file bytes of a model directory and their parse; it must have a chunk table.
 
-    Raises ModelError if the file is missing, GhostFileError if it is invalid.
+    Raises ModelError if the file is missing, GhostFileError if it is invalid or lists no chunks.
     """
     path = Path(model_dir) / GHOST_FILE
-    try:
-        data, ghost = read_ghost_bytes(path)
-    except ModelError as exc:
-        raise ModelError(str(exc)) from exc
+    data, ghost = read_ghost_bytes(path)
     if not ghost.header.chunks:
         raise GhostFileError(f"{path} has no chunk table: the model cannot be published")
     return data, ghost
 
 
-def local_chunks(
-    model_dir: str | os.PathLike[str], ghost: GhostFile, *, check: bool = True
-) -> Iterator[tuple[ChunkRef, bytes]]:
-    """(entry, bytes) for every chunk-table entry, cut from the directory's matrices.
+ChunkSource = Callable[[ChunkRef], bytes]
 
-    With ``check``, raise CorruptBlockError naming the first chunk whose bytes differ from its CID.
-    """
+
+def local_chunk_reader(model_dir: str | os.PathLike[str], ghost: GhostFile) -> ChunkSource:
+    """A function returning a chunk-table entry's bytes, cut from the directory's matrices (each
+    memory-mapped once, on first use); it raises CorruptBlockError when they differ from the CID."""
     matrices: dict[tuple[int, str], np.ndarray] = {}
-    for ref in ghost.header.chunks:
+
+    def chunk_bytes(ref: ChunkRef) -> bytes:
         key = (ref.layer, ref.matrix)
         if key not in matrices:
             matrices[key] = load_matrix(model_dir, ghost, ref.layer, ref.matrix)
         data = matrices[key][ref.first : ref.first + ref.count].tobytes()
-        if check and not cid_matches(ref.cid, data):
-            raise CorruptBlockError(ref.cid, what=f"chunk ({chunk_label(ref)})", found=cid_for_bytes(data))
-        yield ref, data
+        if not cid_matches(ref.cid, data):
+            raise CorruptBlockError(ref.cid, what=chunk_what(ref), found=cid_for_bytes(data))
+        return data
+
+    return chunk_bytes
+
+
+def local_chunks(model_dir: str | os.PathLike[str], ghost: GhostFile) -> Iterator[tuple[ChunkRef, bytes]]:
+    """(entry, bytes) for every chunk-table entry, cut from the directory's matrices; raises
+    CorruptBlockError naming the first chunk whose bytes differ from its CID."""
+    chunk_bytes = local_chunk_reader(model_dir, ghost)
+    for ref in ghost.header.chunks:
+        yield ref, chunk_bytes(ref)
 
 
 # ---------------------------------------------------------------------------- publish
@@ -114,7 +131,7 @@ def publish(
     names the first that differs). ``on_progress`` is called with each chunk's byte count.
     """
     start = time.perf_counter()
-    ghost_bytes, ghost = read_ghost(model_dir)
+    ghost_bytes, ghost = read_chunked_ghost(model_dir)
     stored = stored_bytes = total_bytes = 0
     for ref, data in local_chunks(model_dir, ghost):
         total_bytes += len(data)
@@ -187,7 +204,7 @@ def fetch_matrices(
         for m in ("K", "V")
     }
     for ref in ghost.header.chunks:
-        what = f"chunk ({chunk_label(ref)})"
+        what = chunk_what(ref)
         data = store.get(ref.cid, timeout=timeout, what=what)
         target = matrices[(ref.layer, ref.matrix)]
         if len(data) != ref.count * target.shape[1]:
