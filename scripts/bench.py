@@ -25,8 +25,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,16 +46,22 @@ from ghostproof.protocol.layer import (
     quantise_values,
     top_k,
 )
-from ghostproof.protocol.merkle import build_tree, multiproof_size, tree_depth
+from ghostproof.protocol.merkle import MerkleTree, build_tree, multiproof_size, tree_depth
 from ghostproof.prover.index import ExactRetriever, HnswRetriever, select_top_k
 from ghostproof.prover.order import locality_order
 from ghostproof.prover.synthetic import noisy_queries, random_values, structured_patterns, uniform_patterns
 from ghostproof.prover.treebuild import build_matrix_tree
 
+if TYPE_CHECKING:
+    import torch
+
 D, K, BETA, NOISE = 256, 32, 30.0, 0.3
 # hnswlib searches with max(ef, n) and prove() asks for 4k candidates: the grid starts there.
 EF_GRID = (128, 192, 256, 384, 512, 768, 1024)
 RECALL_TARGET = 0.95
+N_CANDIDATES = 4 * K  # the HNSW candidates prove() re-ranks exactly
+
+Figures = dict[str, float | int | str]
 
 
 @dataclass
@@ -62,14 +70,17 @@ class Row:
 
     n: int
     kind: str
-    figures: dict[str, float | int | str] = field(default_factory=dict)
+    figures: Figures = field(default_factory=dict)
 
 
 def log(msg: str) -> None:
+    """Print ``msg`` with the time of day, at once."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def progress(label: str):
+def progress(label: str) -> Callable[[int, int], None]:
+    """An ``on_progress(done, total)`` that logs ``label``'s progress at most every 10 s, and
+    when done."""
     state = {"last": 0.0}
 
     def cb(done: int, total: int) -> None:
@@ -82,10 +93,19 @@ def progress(label: str):
 
 
 def median_ms(samples: list[float]) -> float:
+    """The median of ``samples`` (seconds), in milliseconds."""
     return float(np.median(samples) * 1e3)
 
 
-def sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates):
+def sparse_forward(
+    x: np.ndarray,
+    hnsw: HnswRetriever,
+    keys: np.ndarray,
+    values: np.ndarray,
+    s_k: float,
+    s_v: float,
+    n_candidates: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """What prove() computes before hashing: quantise, HNSW + exact re-rank, the exact
     integer softmax over k (format 2); returns the selection and the float reading of y."""
     q = quantise_query(x)
@@ -94,13 +114,45 @@ def sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates):
     return sel, output_values(y, s_v)
 
 
-def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: bool) -> Row:
-    import torch
+@dataclass
+class Data:
+    """One (N, kind) case: the committed (ordered, quantised) K and V and the noisy queries."""
 
-    from ghostproof.prover.hopfield import HopfieldLookup, pick_device
+    keys: np.ndarray
+    values: np.ndarray
+    s_k: float
+    s_v: float
+    xs: np.ndarray
+
+
+def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: bool) -> Row:
+    """Every figure of tables (a) to (d) for N = ``n`` patterns of ``kind`` data."""
+    from ghostproof.prover.hopfield import pick_device
 
     row = Row(n, kind)
     f = row.figures
+    data = make_data(n, kind, n_queries, f)
+    tree_k, tree_v = bench_commit(n, kind, data, f)
+    hnsw = bench_hnsw(n, kind, data.keys, f)
+    device = pick_device()
+    f["device"] = str(device)
+    qs = [quantise_query(x) for x in data.xs]
+    truth = exact_top_k(data.keys, qs, device)
+    sels = tune_ef(n, hnsw, data.keys, qs, truth, f)
+    sparse_y = time_sparse(hnsw, data, f)
+    time_dense(data, qs, sels, sparse_y, device, dense_queries, f)
+    gc.collect()
+    proof_sizes(n, sels, f)
+    if do_verify:
+        log(f"N={n:,} {kind}: prove + verify")
+        xs = data.xs[: min(20, len(data.xs))]
+        f.update(bench_verify(data.keys, data.values, data.s_k, data.s_v, tree_k, tree_v, hnsw, xs))
+    return row
+
+
+def make_data(n: int, kind: str, n_queries: int, f: Figures) -> Data:
+    """Patterns of ``kind``, random values and noisy queries, put in locality order
+    (``order_s``) and quantised: committed column j is pattern perm[j]."""
     log(f"N={n:,} {kind}: generating data")
     make = structured_patterns if kind == "structured" else uniform_patterns
     patterns = make(n, D, seed=1)
@@ -114,38 +166,50 @@ def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: 
     values, s_v = quantise_values(values_f[perm])
     del patterns, values_f
     gc.collect()
+    return Data(keys, values, s_k, s_v, xs)
 
-    # (c) commit
+
+def bench_commit(n: int, kind: str, data: Data, f: Figures) -> tuple[MerkleTree, MerkleTree]:
+    """(c) The Merkle trees of K and V, single-process (``commit_1p_s``) and parallel
+    (``commit_par_s``); both builds must agree. Returns the single-process trees."""
     log(f"N={n:,} {kind}: commit (tree build)")
     t = time.perf_counter()
-    tree_k = build_tree(leaf_hashes(0, MATRIX_K, keys))
-    tree_v = build_tree(leaf_hashes(0, MATRIX_V, values))
+    tree_k = build_tree(leaf_hashes(0, MATRIX_K, data.keys))
+    tree_v = build_tree(leaf_hashes(0, MATRIX_V, data.values))
     f["commit_1p_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    par_k = build_matrix_tree(0, MATRIX_K, keys)
-    par_v = build_matrix_tree(0, MATRIX_V, values)
+    par_k = build_matrix_tree(0, MATRIX_K, data.keys)
+    par_v = build_matrix_tree(0, MATRIX_V, data.values)
     f["commit_par_s"] = time.perf_counter() - t
     if par_k.root != tree_k.root or par_v.root != tree_v.root:
         raise SystemExit("parallel tree build disagrees with the single-process build")
+    return tree_k, tree_v
 
-    # HNSW
+
+def bench_hnsw(n: int, kind: str, keys: np.ndarray, f: Figures) -> HnswRetriever:
+    """The HNSW index over K's columns, timed (``hnsw_build_s``)."""
     log(f"N={n:,} {kind}: HNSW build (M=16, ef_construction=200, {os.cpu_count()} threads)")
     t = time.perf_counter()
     hnsw = HnswRetriever.build(keys, M=16, ef_construction=200, seed=0, on_progress=progress("HNSW"))
     f["hnsw_build_s"] = time.perf_counter() - t
+    return hnsw
 
-    device = pick_device()
-    f["device"] = str(device)
+
+def exact_top_k(keys: np.ndarray, qs: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
+    """The exact top-k of every quantised query (the recall reference)."""
     exact = ExactRetriever(keys, device=str(device))
-    qs = [quantise_query(x) for x in xs]
-    truth = [top_k(exact.all_scores(q), K) for q in qs]
+    return [top_k(exact.all_scores(q), K) for q in qs]
 
-    # (a) tune ef: smallest in the grid with recall ≥ target (structured); report its figures
-    n_candidates = 4 * K
+
+def tune_ef(
+    n: int, hnsw: HnswRetriever, keys: np.ndarray, qs: list[np.ndarray], truth: list[np.ndarray], f: Figures
+) -> list[np.ndarray]:
+    """(a) The smallest ef in EF_GRID with recall@k ≥ RECALL_TARGET (or ef ≥ N): set on
+    ``hnsw`` and reported (``ef``, ``recall``); returns its selections."""
     chosen = None
     for ef in EF_GRID:
         hnsw.ef = ef
-        sels = [select_top_k(hnsw, q, keys, K, n_candidates) for q in qs]
+        sels = [select_top_k(hnsw, q, keys, K, N_CANDIDATES) for q in qs]
         recall = float(np.mean([np.intersect1d(s, tr).size / K for s, tr in zip(sels, truth, strict=True)]))
         log(f"  ef={ef}: recall@{K}={recall:.3f}")
         chosen = (ef, recall, sels)
@@ -156,23 +220,49 @@ def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: 
     hnsw.ef = ef
     f["ef"] = ef
     f["recall"] = recall
+    return sels
 
-    # sparse timing (all queries) and dense timing (torch float32, batch of one)
+
+def time_sparse(hnsw: HnswRetriever, data: Data, f: Figures) -> list[np.ndarray]:
+    """Every query through :func:`sparse_forward`, timed (``sparse_ms``, the median);
+    returns each output's float reading."""
     sparse_t: list[float] = []
     sparse_y = []
-    for x in xs:
+    for x in data.xs:
         t = time.perf_counter()
-        _, y = sparse_forward(x, hnsw, keys, values, s_k, s_v, n_candidates)
+        _, y = sparse_forward(x, hnsw, data.keys, data.values, data.s_k, data.s_v, N_CANDIDATES)
         sparse_t.append(time.perf_counter() - t)
         sparse_y.append(y)
-    dense = HopfieldLookup.from_committed(keys, values, s_k, s_v, BETA, K, device=device, dtype=torch.float32)
+    f["sparse_ms"] = median_ms(sparse_t)
+    return sparse_y
+
+
+def time_dense(
+    data: Data,
+    qs: list[np.ndarray],
+    sels: list[np.ndarray],
+    sparse_y: list[np.ndarray],
+    device: torch.device,
+    dense_queries: int,
+    f: Figures,
+) -> None:
+    """The dense forward (torch float32, batch of one) on the first ``dense_queries`` queries:
+    its median time and speed-up over sparse, and how often both paths agree."""
+    import torch
+
+    from ghostproof.prover.hopfield import HopfieldLookup
+
+    keys = data.keys
+    dense = HopfieldLookup.from_committed(
+        keys, data.values, data.s_k, data.s_v, BETA, K, device=device, dtype=torch.float32
+    )
     torch.set_grad_enabled(False)
     dense_t: list[float] = []
     agree_pattern = agree_output = 0
     rel_err = []
-    m = min(dense_queries, len(xs))
+    m = min(dense_queries, len(data.xs))
     for i in range(m):
-        xt = torch.from_numpy(xs[i]).to(device)
+        xt = torch.from_numpy(data.xs[i]).to(device)
         dense(xt)  # warm (first call allocates)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -188,17 +278,17 @@ def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: 
         agree_pattern += sparse_top1 == dense_top1
         agree_output += int(np.argmax(sparse_y[i])) == int(np.argmax(yd))
         rel_err.append(float(np.linalg.norm(sparse_y[i] - yd) / max(np.linalg.norm(yd), 1e-300)))
-    f["sparse_ms"] = median_ms(sparse_t)
     f["dense_ms"] = median_ms(dense_t)
     f["speedup"] = f["dense_ms"] / f["sparse_ms"]
     f["top1_pattern"] = agree_pattern / m
     f["top1_output"] = agree_output / m
     f["rel_err"] = float(np.median(rel_err))
     f["dense_queries"] = m
-    del dense, exact
-    gc.collect()
 
-    # (b) multiproof hashes for the selections, locality order vs random order
+
+def proof_sizes(n: int, sels: list[np.ndarray], f: Figures) -> None:
+    """(b) Multiproof hashes for the selections, locality order vs random order, against k
+    separate proofs."""
     depth = tree_depth(n)
     shuffle = np.random.default_rng(4).permutation(n)  # random position of each committed column
     ordered = random_order = 0
@@ -213,14 +303,19 @@ def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: 
     f["mp_random_ratio"] = random_order / separate
     f["mp_ordered_ratio"] = ordered / separate
 
-    # (d) verification of a proven response (one layer)
-    if do_verify:
-        log(f"N={n:,} {kind}: prove + verify")
-        f.update(bench_verify(keys, values, s_k, s_v, tree_k, tree_v, hnsw, xs[: min(20, len(xs))]))
-    return row
 
-
-def bench_verify(keys, values, s_k, s_v, tree_k, tree_v, hnsw, xs) -> dict[str, float | str]:
+def bench_verify(
+    keys: np.ndarray,
+    values: np.ndarray,
+    s_k: float,
+    s_v: float,
+    tree_k: MerkleTree,
+    tree_v: MerkleTree,
+    hnsw: HnswRetriever,
+    xs: np.ndarray,
+) -> dict[str, float | str]:
+    """(d) Median prove and verify times (``prove_ms``, ``verify_ms``) of a one-layer model of
+    these committed matrices over ``xs``; a ``verify_note`` instead when the roles are absent."""
     try:
         from ghostproof.protocol.ghost import LayerSpec
         from ghostproof.prover.commit import commit_model
@@ -291,6 +386,7 @@ TABLES = [
 
 
 def print_tables(rows: list[Row]) -> None:
+    """Print TABLES for ``rows`` as rich tables on stdout."""
     from rich.console import Console
     from rich.table import Table
 
@@ -305,6 +401,7 @@ def print_tables(rows: list[Row]) -> None:
 
 
 def markdown(rows: list[Row], args: argparse.Namespace) -> str:
+    """The report for ``rows`` as markdown (docs/BENCH.md): how it was run, then TABLES."""
     lines = [
         "# Benchmarks",
         "",
@@ -324,6 +421,7 @@ def markdown(rows: list[Row], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run every (size, kind) of ``argv``, print the tables, write ``--out``; exit status 0."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
