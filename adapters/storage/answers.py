@@ -58,6 +58,22 @@ def read_input(path: Path) -> np.ndarray:
     return arr
 
 
+def read_sample(model_dir: Path, index: int) -> np.ndarray:
+    """Held-out sample ``index`` of a model directory's samples.npy (no prover extra needed:
+    numpy only); InputError if there is no such file or sample."""
+    from .layout import SAMPLES_FILE
+
+    path = model_dir / SAMPLES_FILE
+    try:
+        samples = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read samples {path}: {exc}") from exc
+    if samples.ndim != 2 or not 0 <= index < samples.shape[0]:
+        count = samples.shape[0] if samples.ndim == 2 else 0
+        raise InputError(f"sample {index} does not exist ({path} holds {count})")
+    return np.asarray(samples[index])
+
+
 def parse_nonce(text: str) -> bytes:
     """A request nonce from ``0x`` + 64 hex digits; FormatError otherwise."""
     return from_hex(text, "--nonce", 32)
