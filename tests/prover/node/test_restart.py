@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from eth_account import Account
 
@@ -168,3 +169,30 @@ def test_sigkill_mid_stream_then_restart_redeems_every_answer_once(anvil_model: 
     events = _redeemed_events(m, client.account.address)
     assert events == sorted(set(events)) and events[-1] == client.accepted
     assert events[0] >= before_kill
+
+
+def test_the_wallet_pays_and_verifies_against_the_real_node(anvil_model: AnvilModel, tmp_path: Path):
+    """The wallet's client (ghostproof.verifier.wallet) against ``ghostproof serve``."""
+    from ghostproof.verifier.wallet import Wallet
+
+    m = anvil_model
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _serve(m, port, "--dev-account", "1")
+    try:
+        _wait_ready(proc, url)
+        wallet = Wallet.create(tmp_path / "home", "pw")
+        owner = dev_account(m.chain, 0)
+        send_eth(m.chain, owner, wallet.address)
+        mint_credits(m.chain, m.deployment, owner, wallet.address, DEPOSIT)
+        deposit(m.chain, m.deployment, wallet.account, dev_account(m.chain, 1).address, DEPOSIT)
+        client = wallet.client(url, rpc=m.anvil.url, deployment=m.deployment_file)
+        for i in range(3):
+            x = np.arange(16, dtype=np.float32) + i + 1
+            answer = client.query(m.model_id, x)
+            assert answer.cumulative == answer.settlement.accepted == (i + 1) * 10
+        wallet.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert channel(m.chain, m.deployment, wallet.address, dev_account(m.chain, 1).address).redeemed == 30
