@@ -350,7 +350,9 @@ class Client:
     ) -> Answer:
         """Verify the paid answer; keep it; settle the ledger; return it or raise."""
         settlement = self._settlement(reply)
-        accepted = settlement.accepted if settlement is not None else payment.voucher.cumulative_amount
+        # a paid 200 acknowledges this voucher; the settlement's own figure is not believed
+        # (a node could name any amount there to lift the next voucher's floor)
+        accepted = payment.voucher.cumulative_amount
         paid = Paid(self.node.url, model.model_id, self.deployment.chain_id, self.deployment.registry,
                     model.ghost_root, payment, settlement)
         started = time.perf_counter()

@@ -8,7 +8,8 @@ in transit), ``hang`` (block a paid request after the voucher is checked, until 
 the client is killed meanwhile), ``accept_then_hang`` (record the voucher as accepted, then
 block), ``busy`` (answer that many 429s first), ``reveal_last`` (put the channel's
 lastAccepted in the unpaid 402, which the real node does not), ``lie_last`` (claim this
-lastAccepted in every 402).
+lastAccepted in every 402), ``claim_accepted`` (claim this accepted amount in every
+PAYMENT-RESPONSE).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class StandIn:
     busy: int = 0
     reveal_last: bool = False
     lie_last: int | None = None
+    claim_accepted: int | None = None
     hang: bool = False
     accept_then_hang: bool = False
     last: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -102,8 +104,9 @@ def _answer(node: StandIn, request, payment: Payment, accept: str) -> Response:
         node.answered[key] = (body, kind, payment.request_hash)
         node.last[(v.client, v.epoch)] = v.cumulative_amount
     deposited = channel(node.chain, node.deployment, v.client, v.prover).deposited
-    settlement = Settlement(node.deployment.chain_id, v.client, v.cumulative_amount,
-                            deposited - v.cumulative_amount, v.epoch)
+    accepted = node.claim_accepted or v.cumulative_amount
+    settlement = Settlement(node.deployment.chain_id, v.client, accepted, max(deposited - accepted, 0),
+                            v.epoch)
     return Response(body, media_type=kind.decode(), headers={PAYMENT_RESPONSE_HEADER: settlement.to_header()})
 
 

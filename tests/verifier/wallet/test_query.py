@@ -200,6 +200,16 @@ def test_node_claiming_more_than_was_signed_is_refused(
     assert wallet.ledger.signed(_key(world, wallet)) == PRICE
 
 
+def test_settlement_claiming_more_is_not_believed(world: World, standin, tmp_path: Path) -> None:
+    node, url = standin
+    node.claim_accepted = 50 * PRICE
+    wallet = funded_wallet(world, tmp_path / "home")
+    client = wallet.client(url, rpc=world.rpc, deployment=world.deployment)
+    client.query(world.model_id, world.md.sample(0))
+    assert wallet.ledger.channel(_key(world, wallet)).accepted == PRICE
+    assert client.query(world.model_id, world.md.sample(1)).cumulative == 2 * PRICE
+
+
 def test_busy_node_is_retried(world: World, standin, tmp_path: Path, password_env) -> None:
     node, url = standin
     node.busy = 2
