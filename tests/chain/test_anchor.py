@@ -93,5 +93,5 @@ def test_anvil_stops_cleanly() -> None:
 
 
 def test_invalid_anvil_binary_missing(tmp_path: Path) -> None:
-    with pytest.raises(AnvilError, match="not installed"):
+    with pytest.raises(AnvilError, match="not an executable file"):
         Anvil(binary=tmp_path / "anvil")
