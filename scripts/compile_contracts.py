@@ -1,7 +1,7 @@
 """Recompile contracts/*.sol with the pinned solc-js and rewrite contracts/artifacts/*.json.
 
 Run after editing a contract: `.venv/bin/python scripts/compile_contracts.py`.
-tests/chain/test_artifacts.py fails while the committed artifacts differ from the sources.
+tests/adapters/chain/test_artifacts.py fails while the committed artifacts differ from the sources.
 """
 
 from __future__ import annotations

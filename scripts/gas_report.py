@@ -1,7 +1,7 @@
 """Measure gas on the embedded chain and on Anvil; write docs/gas.md.
 
 Run: `.venv/bin/python scripts/gas_report.py`. The same measurement runs in
-tests/chain/test_gas.py, which checks the targets.
+tests/adapters/chain/test_gas.py, which checks the targets.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Write tests/vectors/chain.json: layer-root openings, EIP-712 voucher digests (with epochs),
 EIP-712 receipt digests and layer-selection hashes.
 
-Both the Python tests and the contract tests (tests/chain/test_vectors.py) check them, so
+Both the Python tests and the contract tests (tests/adapters/chain/test_vectors.py) check them, so
 protocol/ and the Solidity compute the same bytes. Deterministic: rerunning rewrites the
 same file. Run: `.venv/bin/python scripts/make_chain_vectors.py`.
 """
@@ -151,7 +151,7 @@ def layer_selection_vectors() -> list[dict[str, object]]:
 
 
 def build_vectors() -> dict[str, object]:
-    """The whole vectors document (tests/chain/test_vectors.py checks it rebuilds the file)."""
+    """The whole vectors document (tests/adapters/chain/test_vectors.py checks it rebuilds the file)."""
     return {
         "description": "layer-root openings against ghostRoot, CreditEscrow voucher digests, "
         "GhostRegistry receipt digests (structHash, domainSeparator and digest per domain) and "

@@ -16,6 +16,9 @@ from ghostproof.prover.commit import CommittedModel, commit_model, quantise_laye
 from ghostproof.prover.presets import synthetic_model
 from ghostproof.prover.prove import Prover
 
+#: Fixtures shared across test folders (chains: embedded and Anvil; IPFS model directories, stores).
+pytest_plugins = ["tests.fixtures.chain", "tests.fixtures.storage"]
+
 #: A fixed dev key (0x00…01), so signatures and vectors are deterministic.
 PROVER_KEY = bytes(31) + b"\x01"
 PROVER_KEY_ADDRESS = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"

@@ -1,6 +1,6 @@
 """Gas of every step a deployment lives through, measured on a real chain.
 
-Used by scripts/gas_report.py (writes docs/gas.md) and tests/chain/test_gas.py (checks the
+Used by scripts/gas_report.py (writes docs/gas.md) and tests/adapters/chain/test_gas.py (checks the
 targets: register ≤ 150k, redeem ≤ 80k). Fresh accounts throughout, so the figures are
 those a new prover and a new client pay.
 """

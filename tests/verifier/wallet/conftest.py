@@ -22,7 +22,7 @@ from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
 from ghostproof.prover.presets import synthetic_model
 from ghostproof.verifier.wallet import Wallet
 from ghostproof.verifier.wallet.credits import deposit
-from tests.chain.conftest import PARAMS, Env, make_env
+from tests.fixtures.chain import PARAMS, Env, make_env
 
 from .standin import Server, StandIn, make_app
 

@@ -13,8 +13,7 @@ from eth_account import Account
 from ghostproof.adapters.chain.accounts import write_keystore
 from ghostproof.adapters.chain.anvil import Anvil, free_port
 from ghostproof.cli.main import main
-
-from .conftest import make_ghost
+from tests.fixtures.chain import make_ghost
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

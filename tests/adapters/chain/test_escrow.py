@@ -18,8 +18,7 @@ from ghostproof.adapters.chain.escrow import (
 )
 from ghostproof.protocol.errors import TransactionRevertedError, VoucherError
 from ghostproof.protocol.voucher import check_voucher, sign_voucher
-
-from .conftest import PARAMS, Env, event_args, reverts
+from tests.fixtures.chain import PARAMS, Env, event_args, reverts
 
 DEPOSIT = 1000
 

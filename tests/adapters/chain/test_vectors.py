@@ -20,10 +20,9 @@ from ghostproof.protocol.receipt import (
     recover_signer,
 )
 from ghostproof.protocol.voucher import Voucher, recover_voucher_signer
+from tests.fixtures.chain import Env, make_ghost, reverts
 
-from .conftest import Env, make_ghost, reverts
-
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "chain.json").read_text(encoding="utf-8"))
 
 
@@ -101,8 +100,7 @@ def test_invalid_voucher_vector_other_epoch() -> None:
 
 def test_layer_root_opening_verifies_against_anchored_model(env: Env) -> None:
     from ghostproof.adapters.chain.registry import register_model, verify_layer_root
-
-    from .conftest import PARAMS
+    from tests.fixtures.chain import PARAMS
 
     ghost = make_ghost(5, seed=9)
     prover = env.new_account(credits=PARAMS.min_stake)

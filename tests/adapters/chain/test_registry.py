@@ -12,8 +12,7 @@ from ghostproof.adapters.chain.registry import (
     register_model,
 )
 from ghostproof.protocol.chunks import cid_for_bytes
-
-from .conftest import PARAMS, Env, event_args, make_ghost, reverts
+from tests.fixtures.chain import PARAMS, Env, event_args, make_ghost, reverts
 
 STAKE = PARAMS.min_stake
 

@@ -14,8 +14,7 @@ from ghostproof.cli.main import main
 from ghostproof.protocol.chunks import cid_for_bytes
 from ghostproof.protocol.errors import CarFormatError, CorruptBlockError
 from ghostproof.verifier.audit import audit_store
-
-from .conftest import Model
+from tests.fixtures.storage import Model
 
 
 def export(model: Model, path: Path) -> list[str]:

@@ -27,8 +27,7 @@ from ghostproof.adapters.storage.answers import write_response
 from ghostproof.cli.main import main
 from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
 from ghostproof.prover.presets import synthetic_model
-
-from .conftest import PARAMS, Env
+from tests.fixtures.chain import PARAMS, Env
 
 pytestmark = pytest.mark.anvil
 NONCE = "0x" + "c3" * 32

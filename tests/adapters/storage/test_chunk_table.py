@@ -17,8 +17,7 @@ from ghostproof.adapters.storage.transfer import fetch, publish
 from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
 from ghostproof.protocol.errors import BlockNotFoundError, GhostFileError
 from ghostproof.verifier.audit import audit_store
-
-from .conftest import Model, with_chunks
+from tests.fixtures.storage import Model, with_chunks
 
 SECOND = 1  # the second chunk: layer 0 K columns 2048..4095
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import PARAMS, Env, event_args, reverts
+from tests.fixtures.chain import PARAMS, Env, event_args, reverts
 
 
 def test_buy_mints_at_rate(env: Env) -> None:

@@ -19,8 +19,7 @@ from ghostproof.protocol.errors import (
     UnknownModelError,
 )
 from ghostproof.prover.anchor import embedded_anchor
-
-from .conftest import Env, make_ghost
+from tests.fixtures.chain import Env, make_ghost
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +59,7 @@ def test_invalid_root_mismatch(anchored) -> None:
 
 def test_read_registered_model_over_rpc(anvil_env: Env, tmp_path: Path) -> None:
     from ghostproof.adapters.chain.registry import register_model
-
-    from .conftest import PARAMS
+    from tests.fixtures.chain import PARAMS
 
     ghost = make_ghost(1, 11)
     prover = anvil_env.new_account(credits=PARAMS.min_stake)

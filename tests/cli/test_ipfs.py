@@ -15,9 +15,7 @@ from ghostproof.adapters.storage.layout import matrix_file
 from ghostproof.adapters.storage.store import KuboStore
 from ghostproof.cli.main import main
 from ghostproof.protocol.chunks import cid_for_bytes
-from tests.chain.conftest import anvil_node  # noqa: F401 - the session's Anvil fixture
-
-from .conftest import Model, make_model
+from tests.fixtures.storage import Model, make_model
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -170,7 +168,7 @@ def test_invalid_rpc_store_unreachable_exits_3(model: Model, tmp_path: Path, cap
 
 @pytest.mark.anvil
 @pytest.mark.timeout(180)
-def test_fetch_and_audit_by_model_id(anvil_node, tmp_path: Path, capsys) -> None:  # noqa: F811
+def test_fetch_and_audit_by_model_id(anvil_node, tmp_path: Path, capsys) -> None:
     model = make_model(tmp_path / "m", seed=5, n=1000, dims=(64, 8))
     deployment = tmp_path / "deployment.json"
     code, _, err = run(

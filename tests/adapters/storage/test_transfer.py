@@ -19,8 +19,7 @@ from ghostproof.protocol.errors import (
     RootMismatchError,
 )
 from ghostproof.verifier.audit import audit_dir, audit_store
-
-from .conftest import Model, make_model, with_chunks
+from tests.fixtures.storage import Model, make_model, with_chunks
 
 
 def copy_model(model: Model, dest: Path) -> Model:

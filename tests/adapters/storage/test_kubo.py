@@ -16,8 +16,7 @@ from ghostproof.adapters.storage.transfer import chunk_label, fetch, publish
 from ghostproof.protocol.chunks import cid_for_bytes
 from ghostproof.protocol.errors import BlockNotFoundError, CorruptBlockError, StoreUnreachableError
 from ghostproof.verifier.audit import audit_store
-
-from .conftest import Model, make_model
+from tests.fixtures.storage import Model, make_model
 
 pytestmark = [pytest.mark.kubo, pytest.mark.timeout(120)]
 
