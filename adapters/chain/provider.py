@@ -1,15 +1,16 @@
 """Connecting to a chain: the embedded eth-tester EVM, or any JSON-RPC node (Anvil, a testnet).
 
 A ``Chain`` is the handle every client takes: a Web3 instance plus what kind of chain it
-is. ``rpc_errors`` turns transport failures into ChainUnreachableError.
+is. ``rpc_errors`` turns transport failures into ChainUnreachableError. ``serialized``
+shares an embedded chain between threads of one process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 from web3 import EthereumTesterProvider, Web3
@@ -80,6 +81,30 @@ def embedded_chain() -> Chain:
 
     tester = EthereumTester(PyEVMBackend())
     return Chain(w3=Web3(EthereumTesterProvider(tester)), tester=tester)
+
+
+class _SerialTesterProvider(EthereumTesterProvider):
+    """eth-tester's provider with every request made under ``lock``."""
+
+    def __init__(self, tester: EthereumTester, lock: AbstractContextManager[object]) -> None:
+        super().__init__(tester)
+        self._lock = lock
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        with self._lock:
+            return super().make_request(method, params)
+
+
+def serialized(chain: Chain, lock: AbstractContextManager[object]) -> Chain:
+    """A second handle on the embedded ``chain`` whose every request holds ``lock``.
+
+    eth-tester is not thread-safe: a process where two parties share one embedded chain (the
+    demo's wallet beside its node, which calls it under its own lock) gives the second party
+    this handle with the first one's lock. Same EVM, same state; WrongChainError for a chain
+    that is not embedded (a JSON-RPC node needs no lock)."""
+    if chain.tester is None:
+        raise WrongChainError("only the embedded chain is shared in-process")
+    return Chain(w3=Web3(_SerialTesterProvider(chain.tester, lock)), tester=chain.tester)
 
 
 def connect(rpc_url: str) -> Chain:

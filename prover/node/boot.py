@@ -6,23 +6,27 @@ a model id the registry does not know (UnknownModelError) or that is retired
 (ModelRetiredError), a model directory whose ghostRoot is not the one registered for the id
 (RootMismatchError), and a key that is not the registered prover (NotRegisteredProverError);
 then it loads the model, opens the ledger and wires the service. :func:`serve` runs the app
-until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the service, which redeems).
-Used by ``ghostproof serve`` (cli/node.py) and the tests.
+until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the service, which redeems);
+:class:`NodeThread` runs it in a thread of the caller's process, beside its clients. Used by
+``ghostproof serve`` (cli/node.py), ``ghostproof demo`` (cli/demo.py) and the tests.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
 from ghostproof.adapters.chain.anchor import check_ghost_root
+from ghostproof.adapters.chain.anvil import free_port
 from ghostproof.adapters.chain.deployment import Deployment
 from ghostproof.adapters.chain.provider import Chain
 from ghostproof.adapters.chain.registry import check_active, check_prover_key, read_model
 from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost_bytes
+from ghostproof.protocol.errors import ExternalError
 
 from ..modeldir import load_model_dir, make_prover
 from .channels import ChainView
@@ -72,6 +76,39 @@ def serve(service: NodeService, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
         signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(create_app(service), host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=30)
+
+
+class NodeThread:
+    """``service``'s HTTP API served by uvicorn in a background thread of this process, on a
+    free port of ``host``: a node beside its clients in one process (the demo, the tests on
+    the embedded chain). Started when constructed (ExternalError if it does not start within
+    ``start_timeout`` seconds); :meth:`stop` shuts it down gracefully, like SIGTERM (the
+    service redeems)."""
+
+    def __init__(self, service: NodeService, host: str = DEFAULT_HOST, *,
+                 start_timeout: float = 30.0) -> None:
+        import uvicorn
+
+        from .app import create_app
+
+        self.port = free_port()
+        self.url = f"http://{host}:{self.port}"
+        config = uvicorn.Config(create_app(service), host=host, port=self.port, log_level="warning",
+                                lifespan="on", timeout_graceful_shutdown=30)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="ghostproof-node", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + start_timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.server.should_exit = True
+                raise ExternalError(f"the node did not start on {self.url}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Graceful shutdown: requests in flight finish, the service stops and redeems."""
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -26,6 +26,8 @@ from .ledger import Ledger
 from .node import NodeHttp
 
 if TYPE_CHECKING:
+    import httpx
+
     from ghostproof.adapters.chain.provider import Chain
 
 
@@ -88,16 +90,18 @@ class Wallet:
         chain: Chain | None = None,
         binary: bool = False,
         trust_node_floor: bool = False,
+        transport: httpx.BaseTransport | None = None,
     ) -> Client:
         """A client of the node at ``node_url`` paying from this wallet. The chain is read at
         ``rpc`` (else the deployment file's RPC) with the deployment file ``deployment``
         (default ./deployment.json, else ~/.ghostproof/deployment.json); or pass a connected
         ``chain`` with its ``Deployment``. ``binary`` asks for the binary wire form;
-        ``trust_node_floor`` see client.py."""
+        ``trust_node_floor`` see client.py; ``transport`` is the httpx transport to the node
+        (default: httpx's own; a hook for what sits on the wire, as in ``ghostproof demo``)."""
         if chain is None or not isinstance(deployment, Deployment):
             path = Path(deployment) if isinstance(deployment, str | Path) else None
             chain, deployment = open_chain(rpc, path)
-        node = NodeHttp(node_url, client_address=self.address)
+        node = NodeHttp(node_url, client_address=self.address, transport=transport)
         return Client(account=self.account, home=self.home, ledger=self.ledger, node=node,
                       chain=chain, deployment=deployment, binary=binary,
                       trust_node_floor=trust_node_floor)

@@ -1,14 +1,12 @@
 """Fixtures for the node tests: a small model registered on a chain, a node serving it over
-real HTTP on 127.0.0.1 (uvicorn in a thread, in-process, on the embedded chain), and a
-minimal paying client written here with protocol/voucher.py and protocol/payment.py (the
-real client is the wallet's).
+real HTTP on 127.0.0.1 (boot.NodeThread: uvicorn in a thread, in-process, on the embedded
+chain), and a minimal paying client written here with protocol/voucher.py and
+protocol/payment.py (the real client is the wallet's).
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +14,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ghostproof.adapters.chain.accounts import dev_account, fund_from_tester
-from ghostproof.adapters.chain.anvil import free_port
 from ghostproof.adapters.chain.deployment import ONE_CREDIT, Deployment, deploy_all
 from ghostproof.adapters.chain.escrow import deposit
 from ghostproof.adapters.chain.provider import Chain, embedded_chain
@@ -39,8 +35,7 @@ from ghostproof.protocol.request import request_to_json
 from ghostproof.protocol.response import Request
 from ghostproof.protocol.voucher import Voucher, sign_voucher
 from ghostproof.prover.modeldir import write_model_dir
-from ghostproof.prover.node.app import create_app
-from ghostproof.prover.node.boot import open_node
+from ghostproof.prover.node.boot import NodeThread, open_node
 from ghostproof.prover.node.config import NodeConfig
 from ghostproof.prover.node.service import NodeService
 from ghostproof.prover.presets import synthetic_model
@@ -139,28 +134,6 @@ class PayingClient:
         return r
 
 
-class ServerThread:
-    """A node's app served by uvicorn on a free port of 127.0.0.1, in a thread."""
-
-    def __init__(self, service: NodeService):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(service), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "node did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """Graceful shutdown (the service redeems), like SIGTERM."""
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-
-
 @dataclass
 class Node:
     """A node on the embedded chain, and what a test needs around it."""
@@ -172,7 +145,7 @@ class Node:
     model_id: int
     model_dir: Path
     service: NodeService
-    server: ServerThread
+    server: NodeThread
 
     @property
     def url(self) -> str:
@@ -201,7 +174,7 @@ def start_embedded_node(tmp: Path, config: NodeConfig) -> Node:
     model_dir = build_model_dir(tmp / "model")
     model_id = register(chain, dep, owner, prover, model_dir)
     service = open_node(model_dir, model_id, chain, dep, prover, config, tmp / "node.sqlite", exact=True)
-    return Node(chain, dep, owner, prover, model_id, model_dir, service, ServerThread(service))
+    return Node(chain, dep, owner, prover, model_id, model_dir, service, NodeThread(service))
 
 
 @pytest.fixture(scope="module")
