@@ -1,37 +1,52 @@
 """``ghostproof demo``: the whole flow on embedded defaults, as a new user first sees it.
 
 Steps: build and commit the digits model; deploy the contracts to the embedded chain and
-register the model; publish the weights as IPFS blocks, fetch and audit them;
-prove held-out images; verify each as a light client would; show a tampered answer being
-rejected; report dense vs sparse accuracy; print a summary.
+register the model; publish the weights as IPFS blocks, fetch and audit them; start the
+prover node (``ghostproof serve``'s app) on 127.0.0.1, in this process, on the same chain; a
+new wallet buys credits and deposits them for the prover; it queries the node over HTTP,
+paying each answer with a voucher and verifying it; one answer altered in transit is
+rejected and kept as evidence, and the wallet stops paying that prover; the node redeems
+its vouchers; report dense vs sparse accuracy and a summary. Each step is one function
+here; the work is the prover's, the node's and the wallet's.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+import httpx
 import numpy as np
 from rich.table import Table
 
-from ghostproof.protocol.errors import InputError, ProofError
+from ghostproof.protocol.errors import InputError, PaymentError, ProofError
 from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.layer import layer_forward, quantise_query, reference_layer_forward, top1
 from ghostproof.protocol.response import Response
-from ghostproof.protocol.response_wire import encode_binary
-from ghostproof.verifier.verify import Expected, verify
+from ghostproof.protocol.response_json import dumps_response, loads_response
 
+from .chain import _whole as credits_text
 from .console import out, progress, step_progress
 
 if TYPE_CHECKING:
+    from ghostproof.adapters.chain.deployment import Deployment
+    from ghostproof.adapters.chain.provider import Chain
     from ghostproof.adapters.chain.registry import RegisteredModel
-    from ghostproof.protocol.ghost import GhostFile
     from ghostproof.prover.anchor import AnchorResult
     from ghostproof.prover.modeldir import ModelDir
+    from ghostproof.prover.node.boot import NodeThread
+    from ghostproof.prover.node.service import NodeService
     from ghostproof.prover.prove import Prover
+    from ghostproof.verifier.wallet import Client, Wallet
+
+E = TypeVar("E", bound=Exception)
+
+#: The demo wallet's password (a throwaway key in a temporary folder).
+DEMO_PASSWORD = "ghostproof demo"
 
 
 def tamper_key_column(response: Response) -> Response:
@@ -40,6 +55,30 @@ def tamper_key_column(response: Response) -> Response:
     cols = layer.key_columns.copy()
     cols[0, 0] = np.int8(cols[0, 0] + 1 if cols[0, 0] < 127 else cols[0, 0] - 1)
     return replace(response, layers=(replace(layer, key_columns=cols), *response.layers[1:]))
+
+
+class TamperingTransport(httpx.BaseTransport):
+    """The wire between a wallet and a node, with someone on it: every answer (a 200 to a
+    query, JSON) reaches the wallet with one byte of a revealed weight column changed
+    (:func:`tamper_key_column`); everything else passes unchanged."""
+
+    def __init__(self) -> None:
+        self._wire = httpx.HTTPTransport()
+        self.altered = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        reply = self._wire.handle_request(request)
+        if reply.status_code != 200 or not request.url.path.endswith("/query"):
+            return reply
+        body = dumps_response(tamper_key_column(loads_response(reply.read()))).encode()
+        reply.close()
+        self.altered += 1
+        headers = [(k, v) for k, v in reply.headers.items()
+                   if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")]
+        return httpx.Response(200, headers=headers, content=body)
+
+    def close(self) -> None:
+        self._wire.close()
 
 
 def accuracy(md: ModelDir, prover: Prover) -> tuple[float, float, float]:
@@ -65,22 +104,74 @@ def accuracy(md: ModelDir, prover: Prover) -> tuple[float, float, float]:
     return dense_hits / m, sparse_hits / m, agree / m
 
 
+@dataclass
+class DemoNode:
+    """The node the demo runs: its service, its HTTP server thread, and the handle on the
+    embedded chain everyone else in the process uses (each request under the node's lock)."""
+
+    service: NodeService
+    thread: NodeThread
+    chain: Chain
+    deployment: Deployment
+    model_id: int
+
+    @property
+    def url(self) -> str:
+        return self.thread.url
+
+    @property
+    def prover(self) -> str:
+        return str(self.service.terms.prover)
+
+    @property
+    def price(self) -> int:
+        return int(self.service.terms.price)
+
+
+@dataclass
+class Outcome:
+    """What the paid steps did, for the summary."""
+
+    verified: int = 0
+    rejected: bool = False
+    redeemed: int = 0
+
+
 def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
-    """Run the demo end to end in ``work_dir`` (default: a new temporary folder), proving
-    ``n_samples`` held-out images and printing each step; InputError unless ``n_samples`` ≥ 1,
-    and raises on any unexpected failure."""
-    if not isinstance(n_samples, int) or n_samples < 1:  # step 5 tampers with the first answer
-        raise InputError(f"the demo needs at least one sample to prove, got {n_samples!r}")
+    """Run the demo end to end in ``work_dir`` (default: a new temporary folder): ``n_samples``
+    held-out images are asked of the node, paid and verified (and one more is altered in
+    transit); prints each step. InputError unless ``n_samples`` ≥ 1; raises on any
+    unexpected failure."""
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise InputError(f"the demo needs at least one sample to query, got {n_samples!r}")
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="ghostproof-demo-"))
+    started = time.perf_counter()
     out.rule("[bold]ghostproof demo")
     md = _build(work_dir / "digits")
     anchor, registered = _register(md.path)
     _publish_fetch_audit(work_dir, md.path, registered)
-    prover, expected = _prover(md, anchor, registered)
-    first_response, verified = _prove_samples(md, prover, expected, registered.ghost_root, n_samples)
-    _reject_tampered(first_response, md.ghost, registered.ghost_root, expected)
-    _summary(md, prover, verified, n_samples)
+    node = _start_node(md, anchor, _fresh(work_dir, "node"))
+    outcome = Outcome()
+    try:
+        with _open_wallet(_fresh(work_dir, "wallet"), node, n_samples + 1) as wallet:
+            outcome.verified = _query_samples(md, node, wallet, n_samples)
+            outcome.rejected = _reject_in_transit(md, node, wallet, n_samples)
+            outcome.redeemed = _redeem(node, wallet)
+    finally:
+        node.thread.stop()
+    _summary(md, node.service.prover, outcome, n_samples)
+    out.print(f"demo finished in {time.perf_counter() - started:.1f} s; everything is in {work_dir}")
+
+
+def _fresh(work_dir: Path, name: str) -> Path:
+    """``work_dir/name`` if it does not exist yet, else a new ``work_dir/name-XXXX`` (a wallet
+    folder or a node ledger of an earlier run belongs to a chain that is gone)."""
+    path = work_dir / name
+    if not path.exists():
+        path.mkdir(parents=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_dir))
 
 
 def _build(model_dir: Path) -> ModelDir:
@@ -146,75 +237,160 @@ def _publish_fetch_audit(work_dir: Path, model_dir: Path, registered: Registered
               f"(audit {audit.seconds * 1e3:.0f} ms)")
 
 
-def _prover(md: ModelDir, anchor: AnchorResult, registered: RegisteredModel) -> tuple[Prover, Expected]:
-    """The registered prover of the anchored model, and what a verifier expects of its answers."""
-    from ghostproof.prover.modeldir import make_prover
+def _start_node(md: ModelDir, anchor: AnchorResult, node_dir: Path) -> DemoNode:
+    """Step 4: the prover node (``ghostproof serve``'s app and service) on 127.0.0.1, served by
+    uvicorn in a thread of this process so that it shares the embedded chain."""
+    from ghostproof.adapters.chain.provider import serialized
+    from ghostproof.prover.node.boot import NodeThread, open_node
 
-    deployment = anchor.deployment
-    prover = make_prover(
-        md,
-        model_id=anchor.model_id,
-        chain_id=deployment.chain_id,
-        verifying_contract=deployment.registry,
-        private_key=bytes(anchor.prover.key),
-    )
-    expected = Expected(
-        model_id=anchor.model_id,
-        chain_id=deployment.chain_id,
-        verifying_contract=deployment.registry,
-        prover=registered.prover,
-    )
-    return prover, expected
+    out.print("4. Start the prover node (`ghostproof serve`) on 127.0.0.1, on the same chain")
+    service = open_node(md.path, anchor.model_id, anchor.chain, anchor.deployment, anchor.prover,
+                        db_path=node_dir / "node.sqlite")
+    thread = NodeThread(service)
+    node = DemoNode(service, thread, serialized(anchor.chain, service.view.lock), anchor.deployment,
+                    anchor.model_id)
+    ready = httpx.get(f"{node.url}/ready", timeout=10).json()
+    out.print(f"   node {node.url}: model {node.model_id}, prover {node.prover}, price "
+              f"{credits_text(node.price)} credit per answer, paid by x402 vouchers on CreditEscrow")
+    out.print(f"   GET /ready → {ready}; vouchers are kept in {node_dir / 'node.sqlite'}")
+    return node
 
 
-def _prove_samples(
-    md: ModelDir, prover: Prover, expected: Expected, anchored_root: bytes, n_samples: int
-) -> tuple[Response, int]:
-    """Step 4: prove and verify the first ``n_samples`` held-out images, printing a table;
-    returns the first response and how many were verified."""
-    out.print(f"4. Prove {n_samples} held-out images (prover {prover.address})")
-    table = Table("sample", "label", "verified top-1", "valid", "proof bytes (wire)", "prove ms",
-                  "verify ms")
-    verified = 0
-    first_response = None
-    for i in range(n_samples):
-        t0 = time.perf_counter()
-        response = prover.prove(md.sample(i))
-        t1 = time.perf_counter()
-        result = verify(response, md.ghost, anchored_root, expected)
-        t2 = time.perf_counter()
-        first_response = first_response or response
-        label = int(md.sample_labels[i]) if md.sample_labels is not None else -1
-        verified += 1
-        table.add_row(
-            str(i), str(label), str(result.top1), "[green]yes[/green]",
-            str(len(encode_binary(response))), f"{(t1 - t0) * 1e3:.1f}", f"{(t2 - t1) * 1e3:.2f}",
-        )
+def _open_wallet(home: Path, node: DemoNode, queries: int) -> Wallet:
+    """Step 5: a new wallet (a fresh key in ``home``) gets ETH, buys enough whole credits for
+    ``queries`` answers and deposits them for the node's prover with a permit."""
+    from ghostproof.adapters.chain.accounts import fund_from_tester
+    from ghostproof.adapters.chain.deployment import ONE_CREDIT
+    from ghostproof.verifier.wallet import Wallet
+    from ghostproof.verifier.wallet.credits import balance, buy, deposit
+
+    out.print("5. A new wallet buys credits and deposits them in its escrow channel to the prover")
+    wallet = Wallet.create(home, DEMO_PASSWORD)
+    units = -(-queries * node.price // ONE_CREDIT) * ONE_CREDIT  # whole credits, rounded up
+    fund_from_tester(node.chain, wallet.address, 10**18)
+    bought = buy(node.chain, node.deployment, wallet.account, units)
+    made = deposit(node.chain, node.deployment, wallet.account, node.prover, units)
+    held = balance(node.chain, node.deployment, wallet.address)
+    table = Table("wallet", "what", "gas")
+    table.add_row("funded", "1 ETH from the embedded chain's faucet", "")
+    table.add_row("credits buy", f"{_credits(int(str(bought['credits'])))} for "
+                  f"{credits_text(int(str(bought['wei'])))} ETH", "")
+    table.add_row("credits deposit", f"{_credits(made.amount)} into the channel to the prover (epoch "
+                  f"{made.epoch}): one transaction, depositWithPermit", f"{made.gas_used:,}")
+    table.add_row("balance", f"{_credits(held.credits)} left outside the channel", "")
+    out.print(f"   wallet {wallet.address} in {home}")
     out.print(table)
-    return first_response, verified
+    return wallet
 
 
-def _reject_tampered(response: Response, ghost: GhostFile, anchored_root: bytes, expected: Expected) -> None:
-    """Step 5: change one byte of a revealed weight column; the verifier must reject it."""
-    out.print("5. Tamper with one byte of a revealed weight column")
+def _credits(units: int) -> str:
+    """Credit base units as "N credit(s)"."""
+    text = credits_text(units)
+    return f"{text} credit" if text == "1" else f"{text} credits"
+
+
+def _client(node: DemoNode, wallet: Wallet, transport: httpx.BaseTransport | None = None) -> Client:
+    """The wallet's client of the node, reading the chain through the node's lock."""
+    return wallet.client(node.url, chain=node.chain, deployment=node.deployment, transport=transport)
+
+
+def _query_samples(md: ModelDir, node: DemoNode, wallet: Wallet, n_samples: int) -> int:
+    """Step 6: ask the node about the first ``n_samples`` held-out images over HTTP, paying
+    each with a voucher; the wallet verifies every answer before it accepts it. Returns how
+    many were paid and verified."""
+    out.print(f"6. Ask the node about {n_samples} held-out images over HTTP: a 402 names the terms, "
+              "a voucher pays, the wallet verifies each answer")
+    table = Table("sample", "label", "verified top-1", "valid", "voucher (cumulative)",
+                  "deposit left", "round trip ms", "verify ms")
+    verified = 0
+    with _client(node, wallet) as client:
+        for i in range(n_samples):
+            t0 = time.perf_counter()
+            answer = client.query(node.model_id, md.sample(i))
+            ms = (time.perf_counter() - t0) * 1e3
+            label = int(md.sample_labels[i]) if md.sample_labels is not None else -1
+            left = answer.settlement.deposit_left if answer.settlement is not None else 0
+            verified += 1
+            table.add_row(str(i), str(label), str(answer.top1), "[green]yes[/green]",
+                          credits_text(answer.cumulative), credits_text(left), f"{ms:.0f}",
+                          f"{answer.verify_ms:.2f}")
+    out.print(table)
+    out.print(f"   every answer, its request and its voucher are kept in {wallet.home.root / 'answers'}")
+    return verified
+
+
+def _reject_in_transit(md: ModelDir, node: DemoNode, wallet: Wallet, n_samples: int) -> bool:
+    """Step 7: one more query, its answer altered on the way back (one byte of a revealed
+    weight column): the wallet rejects it and keeps it as evidence, then refuses to pay that
+    prover again. True when both happened."""
+    out.print("7. One more query, its answer altered in transit: one byte of a revealed weight column")
+    wire = TamperingTransport()
+    x = md.sample(n_samples % len(md.samples))
+    with _client(node, wallet, wire) as client:
+        _raises(ProofError, lambda: client.query(node.model_id, x), "an altered answer was accepted")
+    block = wallet.ledger.blocked(node.deployment.chain_id, node.prover)
+    if block is None:
+        raise AssertionError("the wallet rejected an answer but still pays its prover")  # never
+    out.print(f"   [red]rejected[/red] ({wire.altered} answer altered): {block.reason}")
+    out.print(f"   paid for, so kept as evidence against the prover: {block.evidence}")
+    with _client(node, wallet) as client:
+        refusal = _raises(PaymentError, lambda: client.query(node.model_id, x), "the wallet paid again")
+    out.print("   the next query, on an honest wire: [red]refused before any voucher[/red] "
+              f"({str(refusal).partition(': ')[0]})")
+    return wire.altered == 1
+
+
+def _raises(kind: type[E], call: Callable[[], object], never: str) -> E:
+    """The ``kind`` error that ``call()`` raises; AssertionError(``never``) if it returns (a
+    check that cannot fail unless the demo itself is broken)."""
     try:
-        verify(tamper_key_column(response), ghost, anchored_root, expected)
-        raise AssertionError("a tampered response was accepted")  # never: verify must reject it
-    except ProofError as exc:
-        out.print(f"   [red]rejected[/red]: {exc}")
+        call()
+    except kind as exc:
+        return exc
+    raise AssertionError(never)
 
 
-def _summary(md: ModelDir, prover: Prover, verified: int, n_samples: int) -> None:
-    """Step 6: dense and proven accuracy on every held-out image, and the demo's summary table."""
+def _redeem(node: DemoNode, wallet: Wallet) -> int:
+    """Step 8: the node redeems the vouchers it accepted (one round, as it does every
+    ``--redeem-every`` seconds and when it stops); the channel and the prover's credits
+    before and after. Returns the credits the round moved."""
+    from ghostproof.adapters.chain.registry import credit_balance
+    from ghostproof.verifier.wallet.credits import channel_status
+
+    def figures() -> list[int]:
+        status = channel_status(node.chain, node.deployment, wallet.ledger, wallet.address, node.prover)
+        return [status.deposited, status.signed, status.redeemed,
+                credit_balance(node.chain, node.deployment, node.prover)]
+
+    out.print("8. The node redeems its vouchers on-chain (one round; it also runs every "
+              "--redeem-every seconds and on shutdown)")
+    before = figures()
+    moved = node.service.redeemer.redeem_all()
+    after = figures()
+    table = Table("credits", "before", "after")
+    names = ("deposited in the wallet's channel", "signed by the wallet (its ledger)",
+             "redeemed from the channel (escrow, on-chain)", "the prover's credit balance")
+    for name, was, now in zip(names, before, after, strict=True):
+        table.add_row(name, credits_text(was), credits_text(now))
+    out.print(table)
+    out.print(f"   redeemed {credits_text(moved)} credits: every answer the node was paid for, "
+              "the rejected one included (a bad answer costs the wallet at most one price)")
+    return moved
+
+
+def _summary(md: ModelDir, prover: Prover, outcome: Outcome, n_samples: int) -> None:
+    """Step 9: dense and proven accuracy on every held-out image, and the demo's summary table."""
     dense_acc, sparse_acc, agreement = accuracy(md, prover)
     spec = md.ghost.header.layers[0]
-    out.print("6. Accuracy on all held-out images")
+    out.print("9. Accuracy on all held-out images")
     summary = Table("what", "value")
     summary.add_row("held-out images", str(len(md.samples)))
     summary.add_row("dense accuracy (float64 softmax over all N)", f"{dense_acc:.4f}")
     summary.add_row(f"proven accuracy (HNSW top-{spec.k}, exact integer softmax)", f"{sparse_acc:.4f}")
     summary.add_row("top-1 agreement dense vs sparse", f"{agreement:.4f}")
-    summary.add_row("answers proved and verified", f"{verified}/{n_samples}")
-    summary.add_row("tampered answer", "rejected")
+    summary.add_row("answers paid over HTTP and verified", f"{outcome.verified}/{n_samples}")
+    summary.add_row("answer altered in transit", "rejected, kept as evidence, prover no longer paid"
+                    if outcome.rejected else "[red]not rejected[/red]")
+    summary.add_row("credits redeemed by the node", credits_text(outcome.redeemed))
     summary.add_row("weights audited from IPFS blocks", "OK")
     out.print(summary)

@@ -1,30 +1,78 @@
-"""`ghostproof demo` end to end, as a new user runs it: a real subprocess, real embedded chain."""
+"""`ghostproof demo` end to end, as a new user runs it: a real subprocess, the real embedded
+chain, the real node on 127.0.0.1 and a real wallet paying it over HTTP."""
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One run of ``ghostproof demo --samples 3``: (its folder, its stdout)."""
+    work = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
         [sys.executable, "-c", "from ghostproof.cli.main import main; main()", "demo", "--dir",
-         str(tmp_path), "--samples", "3"],
+         str(work), "--samples", "3"],
         capture_output=True,
         text=True,
         timeout=300,
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert "3/3" in out  # answers proved and verified
-    assert "rejected: layer 0 matrix K" in out
+    assert "Traceback" not in proc.stderr and "WARNING" not in proc.stderr
+    return work, " ".join(proc.stdout.split())
+
+
+def test_demo_builds_registers_and_audits(demo: tuple[Path, str]) -> None:
+    work, out = demo
     assert "audit layer 0 K: OK" in out and "audit layer 0 V: OK" in out
-    assert (tmp_path / "digits" / "ghost.json").exists()
-    assert (tmp_path / "fetched" / "ghost.json").read_bytes() == (
-        tmp_path / "digits" / "ghost.json"
-    ).read_bytes()
+    assert (work / "digits" / "ghost.json").exists()
+    assert (work / "fetched" / "ghost.json").read_bytes() == (work / "digits" / "ghost.json").read_bytes()
+
+
+def test_demo_starts_a_node_and_a_funded_wallet(demo: tuple[Path, str]) -> None:
+    work, out = demo
+    assert re.search(r"node http://127\.0\.0\.1:\d+: model 1", out)
+    assert "'model': True, 'chain': True, 'database': True" in out
+    assert "credits deposit │ 1 credit into the channel to the prover" in out
+    assert (work / "wallet" / "keystore.json").exists() and (work / "node" / "node.sqlite").exists()
+
+
+def test_demo_pays_and_verifies_each_answer(demo: tuple[Path, str]) -> None:
+    work, out = demo
+    assert "answers paid over HTTP and verified │ 3/3" in out
+    kept = sorted(p for p in (work / "wallet" / "answers").iterdir() if p.name.startswith("0x"))
+    assert len(kept) == 3
+    cumulative = sorted(int(json.loads((p / "payment.json").read_text())["voucher"]["cumulativeAmount"])
+                        for p in kept)
+    price = cumulative[0]
+    assert price > 0 and cumulative == [price, 2 * price, 3 * price]
+
+
+def test_demo_rejects_the_answer_altered_in_transit(demo: tuple[Path, str]) -> None:
+    work, out = demo
+    assert "rejected (1 answer altered): MultiproofError: layer 0 matrix K" in out
+    (evidence,) = (work / "wallet" / "answers" / "rejected").iterdir()
+    assert json.loads((evidence / "payment.json").read_text())["verified"] is False
+    assert "refused before any voucher (the wallet stopped paying prover" in out
+    with sqlite3.connect(work / "wallet" / "ledger.sqlite") as db:
+        statuses = [s for (s,) in db.execute("SELECT status FROM vouchers ORDER BY id")]
+    assert statuses == ["accepted"] * 3 + ["rejected"]  # the refused query signed nothing
+
+
+def test_demo_node_redeems_what_it_was_paid(demo: tuple[Path, str]) -> None:
+    _, out = demo
+    # 3 answers and the rejected one, at 0.01 credit each: from 0 to 0.04, escrow and prover
+    assert "redeemed from the channel (escrow, on-chain) │ 0 │ 0.04" in out
+    assert "the prover's credit balance │ 0 │ 0.04" in out
+    assert "credits redeemed by the node │ 0.04" in out
 
 
 def test_invalid_demo_without_samples_exits_2(tmp_path: Path) -> None:
@@ -38,3 +86,4 @@ def test_invalid_demo_without_samples_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # refused up front: nothing built
