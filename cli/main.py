@@ -317,11 +317,13 @@ def _request_line(trust: Trust, response: Response) -> str:
 @needs_extra("demo")
 def demo_cmd(
     work_dir: Annotated[
-        Path | None, typer.Option("--dir", help="Where to build the demo model (default: temp).")
+        Path | None, typer.Option("--dir", help="Where to put the model, node and wallet (default: temp).")
     ] = None,
-    samples: Annotated[int, typer.Option(help="How many test images to prove.")] = 5,
+    samples: Annotated[
+        int, typer.Option(help="How many held-out images to ask the node, pay for and verify.")
+    ] = 5,
 ) -> None:
-    """The whole flow on embedded defaults: build, commit, prove, verify, reject a tamper."""
+    """The whole flow on embedded defaults: build, serve, pay, verify, reject a tamper, redeem."""
     from .demo import run_demo
 
     run_demo(work_dir, samples)
