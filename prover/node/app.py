@@ -135,8 +135,10 @@ def render(answer: Answer, accept: str) -> Response:
 
 
 async def answer_query(service: NodeService, limit: int, model_id: str, http: HttpRequest) -> Response:
-    """``POST /v1/models/{id}/query``: parse the body and headers, call the service, render."""
+    """``POST /v1/models/{id}/query``: the per-IP rate limit (before the body is read), then
+    parse the body and headers, call the service, render."""
     service.check_model(model_id)
+    service.admit_caller(http.client.host if http.client else "unknown")
     try:
         request = parse_query(await read_body(http, limit), http.headers.get("content-type", ""))
         client = parse_client(http.headers.get(CLIENT_HEADER))
@@ -144,8 +146,7 @@ async def answer_query(service: NodeService, limit: int, model_id: str, http: Ht
         service.metrics.queries.labels("bad_request").inc()
         raise
     try:
-        answer = await service.query(request, http.headers.get(PAYMENT_SIGNATURE_HEADER), client,
-                                     http.client.host if http.client else "unknown")
+        answer = await service.query(request, http.headers.get(PAYMENT_SIGNATURE_HEADER), client)
     except Refused as refused:
         return refusal_response(refused, str(http.url))
     return render(answer, http.headers.get("accept", JSON))

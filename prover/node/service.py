@@ -1,8 +1,9 @@
 """The node's service: one paid query, from a parsed request to a proven, recorded answer.
 
-:meth:`NodeService.query` runs the steps in cost order — rate limit per IP, the request's
-model and size, the payment's form (:class:`PaymentGate`), one signature recovery, the rate
-limit per channel, then, holding the channel (one request at a time), a retry of an accepted
+:meth:`NodeService.admit_caller` (the rate limit per IP) runs first, before the body is
+read; :meth:`NodeService.query` then runs the rest in cost order — the request's model and
+size, the payment's form (:class:`PaymentGate`), one signature recovery, the rate limit per
+channel, then, holding the channel (one request at a time), a retry of an accepted
 voucher (its stored answer, no charge), the channel state and the amount, a proof slot, the
 forward pass (``Prover.prove`` in a worker thread: it never sees a voucher), and the durable
 record of the voucher with its answer — before the caller sends the reply. It counts every
@@ -109,13 +110,22 @@ class NodeService:
 
     # ------------------------------------------------------------------ a query
 
-    async def query(self, request: Request, payment_header: str | None, client_hint: str | None,
-                    remote: str) -> Answer:
-        """Answer ``request`` if paid; count the outcome. Raises Refused (a payment refused),
-        OverloadError (429) or another GhostproofError."""
+    def admit_caller(self, remote: str) -> None:
+        """Count a query from address ``remote``: OverloadError (429, counted) over the per-IP
+        rate. Called before the body is read, so a refused caller costs no parse."""
+        try:
+            self.limits.ip(remote)
+        except OverloadError:
+            self.metrics.queries.labels("overloaded").inc()
+            raise
+
+    async def query(self, request: Request, payment_header: str | None, client_hint: str | None) -> Answer:
+        """Answer ``request`` (from a caller :meth:`admit_caller` let in) if paid; count the
+        outcome. Raises Refused (a payment refused), OverloadError (429) or another
+        GhostproofError."""
         started = time.perf_counter()
         try:
-            answer = await self._query(request, payment_header, client_hint, remote)
+            answer = await self._query(request, payment_header, client_hint)
         except Refused as refused:
             self.metrics.queries.labels("payment_required" if refused.reason == "missing"
                                         else "rejected").inc()
@@ -144,12 +154,12 @@ class NodeService:
             raise InputError(f"the input must have {self.d_in} numbers, got {len(request.x)}",
                              field="input")
 
-    async def _query(self, request: Request, payment_header: str | None, client_hint: str | None,
-                     remote: str) -> Answer:
-        self.limits.ip(remote)
+    async def _query(self, request: Request, payment_header: str | None, client_hint: str | None) -> Answer:
         self._check_request(request)
         if not payment_header:
-            terms = await asyncio.to_thread(self.gate.terms_for, client_hint)
+            # Only a named client's epoch needs the chain (a worker thread); the base terms do not.
+            terms = (self.gate.terms_for(None) if client_hint is None
+                     else await asyncio.to_thread(self.gate.terms_for, client_hint))
             raise Refused(VoucherError("this query needs a payment", field=PAYMENT_SIGNATURE_HEADER),
                           "missing", terms)
         payment = self.gate.parse(payment_header, request)
