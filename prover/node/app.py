@@ -9,6 +9,8 @@
 
 Every error is ``{"error": class, "message": …, "field": …}`` with the status of
 ``protocol.errors.http_status``; a 402 carries ``PAYMENT-REQUIRED``, a 429 ``Retry-After``.
+The per-IP rate limit on queries is an ASGI middleware (:class:`CallerLimit`), ahead of
+routing and of reading the body.
 docs/NODE.md describes the API. Used by ghostproof.prover.node.boot (``ghostproof serve``).
 """
 
@@ -20,6 +22,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ghostproof.protocol.errors import (
     FormatError,
@@ -135,10 +138,9 @@ def render(answer: Answer, accept: str) -> Response:
 
 
 async def answer_query(service: NodeService, limit: int, model_id: str, http: HttpRequest) -> Response:
-    """``POST /v1/models/{id}/query``: the per-IP rate limit (before the body is read), then
+    """``POST /v1/models/{id}/query`` (its caller already let in by :class:`CallerLimit`):
     parse the body and headers, call the service, render."""
     service.check_model(model_id)
-    service.admit_caller(http.client.host if http.client else "unknown")
     try:
         request = parse_query(await read_body(http, limit), http.headers.get("content-type", ""))
         client = parse_client(http.headers.get(CLIENT_HEADER))
@@ -150,6 +152,27 @@ async def answer_query(service: NodeService, limit: int, model_id: str, http: Ht
     except Refused as refused:
         return refusal_response(refused, str(http.url))
     return render(answer, http.headers.get("accept", JSON))
+
+
+class CallerLimit:
+    """ASGI middleware: the per-IP rate limit on ``POST /v1/models/{id}/query``, checked before
+    the request is routed, its body read or parsed, so that a 429 to a flood from one address
+    costs the node as little as an answer can."""
+
+    def __init__(self, app: ASGIApp, service: NodeService):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope.get("method") == "POST" and path.startswith("/v1/models/") and path.endswith("/query"):
+            client = scope.get("client")
+            try:
+                self.service.admit_caller(client[0] if client else "unknown")
+            except OverloadError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(service: NodeService) -> FastAPI:
@@ -167,6 +190,7 @@ def create_app(service: NodeService) -> FastAPI:
                   description="Proven answers of a Hopfield lookup model, paid with x402 v2 vouchers "
                               "over the CreditEscrow (docs/NODE.md).")
     limit = body_limit(service.config, service.d_in)
+    app.add_middleware(CallerLimit, service=service)
 
     @app.exception_handler(GhostproofError)
     async def on_error(_: HttpRequest, exc: GhostproofError) -> JSONResponse:

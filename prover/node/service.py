@@ -1,12 +1,13 @@
 """The node's service: one paid query, from a parsed request to a proven, recorded answer.
 
-:meth:`NodeService.admit_caller` (the rate limit per IP) runs first, before the body is
-read; :meth:`NodeService.query` then runs the rest in cost order — the request's model and
-size, the payment's form (:class:`PaymentGate`), one signature recovery, the rate limit per
-channel, then, holding the channel (one request at a time), a retry of an accepted
-voucher (its stored answer, no charge), the channel state and the amount, a proof slot, the
-forward pass (``Prover.prove`` in a worker thread: it never sees a voucher), and the durable
-record of the voucher with its answer — before the caller sends the reply. It counts every
+:meth:`NodeService.admit_caller` (the rate limit per IP) runs first, before the request is
+routed or its body read (app.py's ``CallerLimit``); :meth:`NodeService.query` then runs the
+rest in cost order — the request's model and size, the payment's form
+(:class:`PaymentGate`), one signature recovery, the rate limit per channel, then, holding
+the channel (one request at a time), a retry of an accepted voucher (its stored answer, no
+charge), the channel state and the amount, a proof slot, the forward pass (``Prover.prove``
+in a worker thread: it never sees a voucher), and the durable record of the voucher with
+its answer — before the caller sends the reply. It counts every
 outcome in the metrics. Used by the HTTP app (prover/node/app.py), which only parses and
 renders.
 """
@@ -112,7 +113,8 @@ class NodeService:
 
     def admit_caller(self, remote: str) -> None:
         """Count a query from address ``remote``: OverloadError (429, counted) over the per-IP
-        rate. Called before the body is read, so a refused caller costs no parse."""
+        rate. Called before the request is routed or its body read: a refused caller costs
+        no parse."""
         try:
             self.limits.ip(remote)
         except OverloadError:
