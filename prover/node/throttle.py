@@ -3,8 +3,12 @@
 Every bound answers OverloadError (HTTP 429 with ``Retry-After``) instead of letting a
 request wait without limit:
 
-- rate limits (``limits``, moving window, in memory) per client IP address, checked before
-  anything else, and per payment channel, checked once the voucher's signer is known;
+- rate limits per client IP address, checked before anything else, and per payment
+  channel, checked once the voucher's signer is known: ``limits`` notation ("50/second"),
+  enforced by a token bucket per key (GCRA: ``amount`` at once, then evenly spread over the
+  period), in memory, at most ``max_keys`` keys (the least recently seen forgotten first).
+  It starts no thread (``limits``' own MemoryStorage starts a timer thread every 10 ms of
+  traffic to expire its windows: about one OS thread per query);
 - one request at a time per channel (a second waits up to ``channel_wait`` seconds);
 - at most ``max_proofs`` forward passes at once and ``max_queue`` requests waiting for one
   (each for up to ``queue_timeout`` seconds); a request beyond the queue is refused at once.
@@ -16,33 +20,52 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from ghostproof.protocol.errors import OverloadError
 
 from .config import NodeConfig
 
+#: Rate-limit keys (addresses, channels) remembered at once; the least recently seen go first.
+MAX_RATE_KEYS = 100_000
+
 
 class RateLimits:
-    """Per-IP and per-channel request rates."""
+    """Per-IP and per-channel request rates: a token bucket per key (GCRA), thread-free."""
 
-    def __init__(self, per_ip: str, per_channel: str):
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(self, per_ip: str, per_channel: str, max_keys: int = MAX_RATE_KEYS,
+                 clock: Callable[[], float] = time.monotonic):
         self._ip = parse(per_ip)
         self._channel = parse(per_channel)
+        self._max_keys = max_keys
+        self._clock = clock
+        self._due: OrderedDict[tuple[str, str], float] = OrderedDict()  # key → theoretical arrival
+        self._lock = threading.Lock()
 
     def _hit(self, item, kind: str, key: str) -> None:
-        if self._limiter.hit(item, kind, key):
-            return
-        reset = self._limiter.get_window_stats(item, kind, key).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
-        raise OverloadError(f"rate limit of {item} per {kind} reached; retry in {wait} s", wait)
+        """Count one request of ``key`` against ``item`` (``amount`` per period): each request
+        moves the key's theoretical arrival time on by period/amount; a request is refused
+        while that time is more than period − period/amount ahead of now."""
+        period = float(item.get_expiry())
+        interval = period / item.amount
+        now = self._clock()
+        with self._lock:
+            due = max(self._due.get((kind, key), now), now)
+            wait = due - (period - interval) - now
+            if wait <= 0:
+                self._due[(kind, key)] = due + interval
+                self._due.move_to_end((kind, key))
+                if len(self._due) > self._max_keys:
+                    self._due.popitem(last=False)
+                return
+        seconds = max(1, math.ceil(round(wait, 3)))
+        raise OverloadError(f"rate limit of {item} per {kind} reached; retry in {seconds} s", seconds)
 
     def ip(self, address: str) -> None:
         """Count a request from ``address``; OverloadError over the per-IP rate."""
