@@ -37,7 +37,7 @@ from ghostproof.prover.prove import Prover
 
 from .channels import ChainView
 from .config import NodeConfig
-from .gate import PaymentGate, Refused
+from .gate import Admission, PaymentGate, Refused
 from .ledger import Accepted, Ledger
 from .metrics import Metrics
 from .redeemer import Redeemer
@@ -169,10 +169,10 @@ class NodeService:
         client = payment.voucher.client
         self.limits.channel(client)
         async with self.locks.hold(client):
-            done = await asyncio.to_thread(self.gate.retry_of, payment)
-            if done is not None:
-                return await asyncio.to_thread(self._replay, done)
-            admission = await asyncio.to_thread(self.gate.admit, payment)
+            checked = await asyncio.to_thread(self._check_payment, payment)
+            if isinstance(checked, Answer):
+                return checked
+            admission = checked
             if admission.channel.withdrawable_at:
                 self.redeemer.note_withdrawal(client, admission.channel.withdrawable_at)
             async with self.slots.slot():
@@ -180,6 +180,12 @@ class NodeService:
             await asyncio.to_thread(self._record, payment, response)
         self.metrics.earn(self.terms.price)
         return Answer(response, self._settlement(payment, admission.channel.deposited))
+
+    def _check_payment(self, payment: Payment) -> Answer | Admission:
+        """A retry's stored answer (not charged again), else the admission of a new voucher:
+        the ledger and channel reads in one worker-thread hop."""
+        done = self.gate.retry_of(payment)
+        return self._replay(done) if done is not None else self.gate.admit(payment)
 
     def _prove(self, request: Request) -> Response:
         started = time.perf_counter()
