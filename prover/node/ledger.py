@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghostproof.adapters.sqlite import open_db, write_tx
 from ghostproof.protocol.errors import ModelError
 
 SCHEMA = """
@@ -81,10 +82,7 @@ class Ledger:
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
+            self._db = open_db(path, SCHEMA, check_same_thread=False)
         except sqlite3.Error as exc:
             raise ModelError(f"cannot open the node database {path}: {exc}") from exc
         self._bind(identity)
@@ -102,14 +100,8 @@ class Ledger:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, write_tx(self._db) as db:
+            yield db
 
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:

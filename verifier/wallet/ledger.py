@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghostproof.adapters.fileio import atomic_write
+from ghostproof.adapters.sqlite import open_db, write_tx
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -110,10 +111,7 @@ class Ledger:
             except FileExistsError:  # another process created it first
                 pass
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_db(path, SCHEMA, timeout=30)
 
     def close(self) -> None:
         """Close the database."""
@@ -128,13 +126,8 @@ class Ledger:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (the database's write lock held from the start)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with write_tx(self._db) as db:
+            yield db
 
     def channel(self, key: ChannelKey) -> ChannelRecord:
         """The channel's highest signed and acknowledged amounts (0, 0 if never used)."""
