@@ -3,30 +3,34 @@
     python scripts/bench_node.py --n 100000 --duration 10 --clients 1,4,16 --out bench-out/node.md
 
 Builds (once, cached under ``--cache``) a synthetic structured model of N patterns, d = 256,
-k = 32, committed and HNSW-indexed; starts Anvil, deploys, registers the model and starts
+k = 32, committed and HNSW-indexed; starts Anvil, deploys, registers the model and runs
 ``ghostproof serve`` **as a subprocess** on 127.0.0.1 (so its RSS and CPU are its own). Then:
 
-1. paying load: 1, 4, 16 … clients (``--clients``), each a thread of this process with its own
-   channel, its own httpx connection bound to its own loopback address (127.0.1.x), signing a
-   real cumulative voucher per query (outside the timed window) and sending it in
-   ``PAYMENT-SIGNATURE``; qps and p50/p99 of the HTTP round trip;
-2. what the node adds to a bare ``Prover.prove`` at p50: the bare prove is timed in this
-   process on the very Prover the node builds (``open_node`` on the same chain, its own
-   ledger), and the node's steps one by one with its own objects (parse, payment header,
-   signature recovery, channel check, prove, SQLite commit, encode);
-3. the same paying load (``--flood-clients``) while a flood of ``--flood-factor`` × as many
-   requests without a voucher, then with forged signatures, comes from another process,
-   over raw keep-alive sockets bound to 127.0.0.2 (``--flood-sources`` addresses): the paying
-   clients' p99 against the unflooded one, the flood's 402/429 split, the node's RSS
-   (sampled from /proc) before, during and after.
+1. the node's steps, in this process: a bare ``Prover.prove`` on the very Prover the node
+   builds (``open_node`` on the same chain, its own ledger), and each step of a paid query
+   with the node's own objects (parse, payment header, signature recovery, channel check,
+   prove, SQLite commit, encode);
+2. paying load: 1, 4, 16 … clients (``--clients``), each a thread of this process with its
+   own channel and its own httpx connection bound to its own loopback address (127.0.1.x),
+   signing a real cumulative voucher per query (before the clock starts); qps and p50/p99 of
+   the HTTP round trip; then one client in the binary wire forms, and the HTTP floor
+   (``GET /health``). What the node adds to a bare prove is the 1-client p50 minus the bare
+   prove's p50;
+3. on a second node process (same ledger) with the flood phases' per-IP limit: the paying
+   load of ``--flood-clients`` alone, then under a flood of ``--flood-factor`` × as many
+   requests without a voucher, then with forged signatures, sent open-loop by another
+   process over raw keep-alive sockets from 127.0.0.2 (``--flood-sources`` addresses): the
+   paying p99 against the unflooded one, the flood's 402/429 split, the node's RSS (sampled
+   from /proc) before, during and after.
 
-The node runs with ``--rate-per-ip`` / ``--rate-per-channel`` set for the run (default
-1000/second each), so that a paying client, alone on its address, is never rate-limited; the
-flood, from one address, is. Every loop stops by itself, at ``--duration`` seconds or a count
-bound; all traffic goes to 127.0.0.1. Whether the load generator is the bottleneck shows in
-the CPU columns: this process's and the flood process's CPU seconds per wall second against
-the node's, and the node's own mean request time (``/metrics``) against the clients'.
-Prints the tables and writes them as markdown to ``--out``.
+The node's rate limits are set for the run and reported: ``--rate-per-ip`` (default
+1000/second) in the paying phases, so that one client alone on its address is never
+limited, and ``--flood-rate-per-ip`` (100/second) in the flood phases, above what a paying
+client then sends and far below the flood. Every loop stops by itself, at ``--duration``
+seconds or a count bound; all traffic goes to 127.0.0.1. Whether the load generator is the
+bottleneck shows in the CPU columns (this process's and the flood process's CPU seconds per
+second against the node's) and in the node's own mean request time (``/metrics``) against
+the clients' latency. Prints the tables and writes them as markdown to ``--out``.
 """
 
 from __future__ import annotations
@@ -77,12 +81,13 @@ from ghostproof.protocol.payment import (
     Terms,
     decode_payment_required,
 )
-from ghostproof.protocol.request import request_to_json
+from ghostproof.protocol.request import encode_request, request_to_json
 from ghostproof.protocol.response import Request
 from ghostproof.protocol.response_json import loads_response
 from ghostproof.protocol.voucher import Voucher, sign_voucher
 
 JSON = "application/json"
+BINARY = "application/octet-stream"
 PRICE = 10**12  # credit base units per query (10^-6 credit)
 DEPOSIT = ONE_CREDIT  # per client: 10^6 queries
 MAX_QPS_PER_CLIENT = 2000  # a client's count bound per phase: duration × this
@@ -306,6 +311,7 @@ class Payer:
     terms: Terms | None = None
     accepted: int = 0
     settlement: str | None = None
+    binary: bool = False  # the binary wire forms (request body and answer) instead of JSON
     first: tuple[Request, bytes] | None = field(default=None, repr=False)
     http: httpx.Client = field(init=False, repr=False)
     _i: int = 0
@@ -341,15 +347,19 @@ class Payer:
         amount = self.accepted + t.price
         voucher = Voucher(self.account.address, t.prover, t.epoch, amount, t.chain_id, t.escrow)
         header = Payment(t, voucher, sign_voucher(voucher, self.account.key), request.hash).to_header()
-        body = json.dumps(request_to_json(request)).encode()
-        headers = {"Content-Type": JSON, PAYMENT_SIGNATURE_HEADER: header}
+        if self.binary:
+            body = encode_request(request)
+            headers = {"Content-Type": BINARY, "Accept": BINARY, PAYMENT_SIGNATURE_HEADER: header}
+        else:
+            body = json.dumps(request_to_json(request)).encode()
+            headers = {"Content-Type": JSON, PAYMENT_SIGNATURE_HEADER: header}
         started = time.perf_counter()
         r = self.http.post(self.query_url, content=body, headers=headers)
         elapsed = time.perf_counter() - started
         if r.status_code == 200:
             self.accepted = amount
             self.settlement = r.headers.get(PAYMENT_RESPONSE_HEADER)
-            if self.first is None:
+            if self.first is None and not self.binary:
                 self.first = (request, r.content)
         return elapsed, r.status_code
 
@@ -365,6 +375,7 @@ class Payer:
 class LoadResult:
     """One timed phase of paying clients."""
 
+    label: str
     clients: int
     elapsed: float
     latencies: list[float]
@@ -391,6 +402,16 @@ def _client_loop(payer: Payer, start: threading.Barrier, deadline: list[float], 
     start.wait()
     while len(out) < cap and time.perf_counter() < deadline[0]:
         out.append(payer.query())
+
+
+def http_floor(payer: Payer, count: int = 300) -> list[float]:
+    """Seconds of ``count`` ``GET /health`` round trips on ``payer``'s connection."""
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        payer.http.get(f"{payer.url}/health")
+        out.append(time.perf_counter() - started)
+    return out
 
 
 def _metric_delta(before: dict[str, float], after: dict[str, float], name: str) -> float:
@@ -427,7 +448,8 @@ def run_paying(node: NodeProcess, payers: list[Payer], duration: float,
     for p in payers:
         p.check_settlement()
     return LoadResult(
-        clients=len(payers), elapsed=elapsed, latencies=[s for s, status in flat if status == 200],
+        label=f"{len(payers)}" + (" (binary)" if payers[0].binary else ""), clients=len(payers),
+        elapsed=elapsed, latencies=[s for s, status in flat if status == 200],
         statuses=Counter(status for _, status in flat), cpu_self=cpu1 - cpu0, cpu_node=node1 - node0,
         node_request_s=_metric_delta(before, after, "ghostproof_request_seconds"),
         node_prove_s=_metric_delta(before, after, "ghostproof_prove_seconds"), load=os.getloadavg())
@@ -599,8 +621,9 @@ def run_flood(node: NodeProcess, payers: list[Payer], flooder: Flooder, sampler:
               sources: tuple[str, ...]) -> FloodResult:
     """The paying load for ``duration`` s while ``rate`` flood requests per second arrive."""
     plan = FloodPlan(node.port, sources, request, rate, duration, int(rate * duration))
+    settle = min(1.0, duration / 2)  # RSS sampled this long before, and twice as long after
     t_before = time.perf_counter()
-    time.sleep(1.0)
+    time.sleep(settle)
     rss_before = sampler.between(t_before, time.perf_counter())
     window: list[float] = []
 
@@ -611,8 +634,8 @@ def run_flood(node: NodeProcess, payers: list[Payer], flooder: Flooder, sampler:
     paying = run_paying(node, payers, duration, during=flood)
     counts = flooder.result(timeout=duration + 120)
     t_end = time.perf_counter()
-    time.sleep(2.0)
-    rss_after = sampler.between(t_end + 1.0, time.perf_counter())
+    time.sleep(2 * settle)
+    rss_after = sampler.between(t_end + settle, time.perf_counter())
     during = sampler.between(window[0], t_end)
     return FloodResult(kind, rate, paying, counts, max(rss_before), max(during), max(rss_after))
 
@@ -685,6 +708,11 @@ def time_node_steps(service, client: LocalAccount, inputs: np.ndarray, count: in
                 settled = Settlement(terms.chain_id, v.client, v.cumulative_amount,
                                      admission.channel.deposited - v.cumulative_amount, v.epoch)
                 render(Answer(response, settled), JSON)
+        wire = encode_request(request)
+        with bd.step("binary form: parse body (instead of JSON)"):
+            parse_query(wire, BINARY)
+        with bd.step("binary form: encode answer (instead of JSON)"):
+            render(Answer(response, settled), BINARY)
         if time.perf_counter() > deadline:
             break
     return bd
@@ -706,25 +734,26 @@ def paying_table(rows: list[LoadResult]) -> list[str]:
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         other = sum(v for k, v in r.statuses.items() if k != 200)
-        out.append(f"| {r.clients} | {r.paid:,} | {r.qps:.0f} | {pct(r.latencies, 50):.2f} | "
+        out.append(f"| {r.label} | {r.paid:,} | {r.qps:.0f} | {pct(r.latencies, 50):.2f} | "
                    f"{pct(r.latencies, 99):.2f} | {other} | {r.node_request_s * 1e3:.2f} | "
                    f"{r.node_prove_s * 1e3:.2f} | {r.cpu_node / r.elapsed:.2f} | "
                    f"{r.cpu_self / r.elapsed:.2f} | {r.load[0]:.2f} |")
     return out
 
 
-def overhead_table(bare: list[float], one: LoadResult | None, bd: Breakdown) -> list[str]:
+def overhead_table(bare: list[float], rows: list[LoadResult], bd: Breakdown, floor: list[float]) -> list[str]:
+    """The node's steps in-process, the HTTP floor, and what the node adds at p50."""
     out = ["| step | p50 µs | p99 µs |", "|---|---:|---:|"]
-    for name, samples in bd.steps.items():
+    for name, samples in [*bd.steps.items(), ("bare `Prover.prove` (the baseline)", bare),
+                          ("HTTP floor: `GET /health` round trip, same client", floor)]:
         out.append(f"| {name} | {pct(samples, 50) * 1e3:.0f} | {pct(samples, 99) * 1e3:.0f} |")
-    out.append(f"| bare `Prover.prove` (baseline) | {pct(bare, 50) * 1e3:.0f} | {pct(bare, 99) * 1e3:.0f} |")
-    if one is not None:
-        node = pct(one.latencies, 50)
-        out += ["", f"Paid query over HTTP, 1 client: p50 {node:.2f} ms; bare prove p50 "
-                    f"{pct(bare, 50):.2f} ms; **the node adds {node - pct(bare, 50):.2f} ms at p50** "
-                    f"(steps outside prove, in-process: "
-                    f"{(pct(bd.steps['total'], 50) - pct(bd.steps['Prover.prove'], 50)):.2f} ms; "
-                    f"the rest is HTTP, asyncio and the worker-thread hops)."]
+    steps = pct(bd.steps["total"], 50) - pct(bd.steps["Prover.prove"], 50)
+    out += ["", f"In-process, the node's steps outside the prove take {steps:.2f} ms at p50."]
+    for r in rows:
+        if r.clients == 1:
+            node = pct(r.latencies, 50)
+            out.append(f"Paid query over HTTP, {r.label} client: p50 {node:.2f} ms against a bare prove's "
+                       f"{pct(bare, 50):.2f} ms: **the node adds {node - pct(bare, 50):.2f} ms at p50**.")
     return out
 
 
@@ -808,18 +837,17 @@ def bench(args: argparse.Namespace, clients: list[int], path: Path, inputs: np.n
               for i, acct in enumerate(setup.clients[:-1])]
     flooder = Flooder()
     try:
-        rows, stopped = measure_paying(args, clients, path, payers, setup, tmp)
+        rows, floor, stopped = measure_paying(args, clients, path, payers, setup, tmp)
         verify_one(payers[0], path, ghost_root)
         ref, floods, stopped_2 = measure_floods(args, path, payers[:args.flood_clients], flooder, setup, tmp)
     finally:
         flooder.close()
-    one = next((r for r in rows if r.clients == 1), None)
     lines = ["### Setup", "", *header, f"Machine at end: {machine()}.",
              f"Paying phases: node limits {args.rate_per_ip} per IP, {args.rate_per_channel} per channel; "
              f"{stopped}.", f"Flood phases: a second node process on the same ledger, limits "
              f"{args.flood_rate_per_ip} per IP, {args.rate_per_channel} per channel; {stopped_2}.", "",
              "### Paying clients", "", *paying_table(rows), "",
-             "### What the node adds to a bare prove (p50)", "", *overhead_table(bare, one, bd), "",
+             "### What the node adds to a bare prove (p50)", "", *overhead_table(bare, rows, bd, floor), "",
              f"### Flood ({args.flood_factor:g}× the unflooded paying rate, from {args.flood_sources} "
              f"address(es)), {args.flood_clients} paying clients", "", *flood_table(ref, floods), ""]
     return "\n".join(lines)
@@ -850,8 +878,9 @@ def stopped_text(node: NodeProcess) -> str:
 
 
 def measure_paying(args: argparse.Namespace, clients: list[int], path: Path, payers: list[Payer],
-                   setup: Setup, tmp: Path) -> tuple[list[LoadResult], str]:
-    """1, 4, 16 … paying clients against a node with the paying phases' limits."""
+                   setup: Setup, tmp: Path) -> tuple[list[LoadResult], list[float], str]:
+    """1, 4, 16 … paying clients against a node with the paying phases' limits, then one
+    client in the binary wire forms, then the HTTP floor (``GET /health``)."""
     node = NodeProcess(setup, path, tmp, args.rate_per_ip, args.rate_per_channel)
     try:
         for p in payers:
@@ -862,9 +891,14 @@ def measure_paying(args: argparse.Namespace, clients: list[int], path: Path, pay
             rows.append(run_paying(node, payers[:c], args.duration))
             log(f"paying, {c} clients: {rows[-1].qps:.0f} q/s, p50 {pct(rows[-1].latencies, 50):.2f} ms, "
                 f"p99 {pct(rows[-1].latencies, 99):.2f} ms")
+        payers[0].binary = True
+        rows.append(run_paying(node, payers[:1], args.duration))
+        payers[0].binary = False
+        log(f"paying, 1 client, binary: p50 {pct(rows[-1].latencies, 50):.2f} ms")
+        floor = http_floor(payers[0])
     finally:
         stopped = stopped_text(node)
-    return rows, stopped
+    return rows, floor, stopped
 
 
 def measure_floods(args: argparse.Namespace, path: Path, payers: list[Payer], flooder: Flooder,
