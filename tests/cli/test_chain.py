@@ -12,22 +12,8 @@ from eth_account import Account
 
 from ghostproof.adapters.chain.accounts import write_keystore
 from ghostproof.adapters.chain.anvil import Anvil, free_port
-from ghostproof.cli.main import main
 from tests.fixtures.chain import make_ghost
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    captured = capsys.readouterr()
-    # rich wraps long lines at the terminal width: compare the message with spaces collapsed
-    return int(info.value.code or 0), captured.out, " ".join(captured.err.split())
-
-
-def _one_error(err: str) -> bool:
-    """One error message, no traceback (rich may wrap it at the terminal width)."""
-    return err.startswith("error: ") and err.count("error: ") == 1 and "Traceback" not in err
+from tests.fixtures.cli import one_error, run
 
 
 def _model_dir(tmp_path: Path, seed: int = 0, funded_key: bool = True) -> tuple[Path, str]:
@@ -74,7 +60,7 @@ def test_invalid_deploy_rpc_down(tmp_path: Path, capsys) -> None:
     dep = tmp_path / "deployment.json"
     code, _, err = run(capsys, "deploy", "--rpc", f"http://127.0.0.1:{free_port()}",
                          "--dev-account", "0", "--deployment", str(dep))
-    assert code == 3 and "not reachable" in err and _one_error(err)
+    assert code == 3 and "not reachable" in err and one_error(err)
     assert not dep.exists()
 
 
@@ -99,7 +85,7 @@ def test_invalid_commit_wrong_chain(deployed: Path, tmp_path: Path, capsys) -> N
 def test_invalid_commit_unfunded_account(deployed: Path, tmp_path: Path, capsys) -> None:
     model, _ = _model_dir(tmp_path)
     code, _, err = run(capsys, "model", "commit", str(model), "--deployment", str(deployed))
-    assert code == 3 and "credits" in err and _one_error(err)
+    assert code == 3 and "credits" in err and one_error(err)
     assert not (model / "anchor.json").exists()
 
 
@@ -155,7 +141,7 @@ def test_invalid_deploy_no_receipt(tmp_path: Path, capsys, monkeypatch) -> None:
         assert requests.post(node.url, json=body, timeout=5).ok
         code, _, err = run(capsys, "deploy", "--rpc", node.url, "--dev-account", "0",
                            "--deployment", str(dep))
-    assert code == 3 and "not in the chain" in err and _one_error(err), err
+    assert code == 3 and "not in the chain" in err and one_error(err), err
     assert not dep.exists()
 
 
@@ -165,7 +151,7 @@ def test_invalid_commit_price_out_of_range(deployed: Path, tmp_path: Path, capsy
     model, _ = _model_dir(tmp_path)
     code, _, err = run(capsys, "model", "commit", str(model), "--deployment", str(deployed),
                        "--price", price)
-    assert code == 2 and "--price" in err and _one_error(err), err
+    assert code == 2 and "--price" in err and one_error(err), err
     assert not (model / "anchor.json").exists()
 
 
@@ -180,7 +166,7 @@ def test_invalid_deploy_min_stake_out_of_range(anvil_node: Anvil, tmp_path: Path
     dep = tmp_path / "deployment.json"
     code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--dev-account", "0",
                        "--deployment", str(dep), "--min-stake", "1e11")
-    assert code == 2 and "--min-stake" in err and _one_error(err), err
+    assert code == 2 and "--min-stake" in err and one_error(err), err
     assert not dep.exists()
 
 
@@ -194,7 +180,7 @@ def test_invalid_deploy_unwritable_file_names_addresses(
     dep = blocker / "deployment.json"
     code, _, err = run(capsys, "deploy", "--rpc", anvil_node.url, "--dev-account", "0",
                        "--deployment", str(dep))
-    assert code == 2 and "cannot write deployment file" in err and _one_error(err), err
+    assert code == 2 and "cannot write deployment file" in err and one_error(err), err
     for name in ("GhostCredit 0x", "GhostRegistry 0x", "CreditEscrow 0x"):
         assert name in err
     assert list(tmp_path.iterdir()) == [blocker]
@@ -205,5 +191,5 @@ def test_invalid_deploy_rpc_not_http(tmp_path: Path, capsys) -> None:
     dep = tmp_path / "deployment.json"
     code, _, err = run(capsys, "deploy", "--rpc", "127.0.0.1:8545", "--dev-account", "0",
                        "--deployment", str(dep))
-    assert code == 2 and "must start with http" in err and _one_error(err), err
+    assert code == 2 and "must start with http" in err and one_error(err), err
     assert not dep.exists()

@@ -13,17 +13,9 @@ from eth_account import Account
 
 from ghostproof.adapters.storage.layout import matrix_file
 from ghostproof.adapters.storage.store import KuboStore
-from ghostproof.cli.main import main
 from ghostproof.protocol.chunks import cid_for_bytes
+from tests.fixtures.cli import run
 from tests.fixtures.storage import Model, make_model
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr with whitespace collapsed)."""
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, " ".join(captured.err.split())
 
 
 def one_error(err: str) -> bool:

@@ -24,26 +24,13 @@ from ghostproof.adapters.chain.registry import (
     retire_model,
 )
 from ghostproof.adapters.storage.answers import write_response
-from ghostproof.cli.main import main
 from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
 from ghostproof.prover.presets import synthetic_model
 from tests.fixtures.chain import PARAMS, Env
+from tests.fixtures.cli import one_error, run
 
 pytestmark = pytest.mark.anvil
 NONCE = "0x" + "c3" * 32
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr with spaces collapsed)."""
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, " ".join(captured.err.split())
-
-
-def one_error(err: str) -> bool:
-    """One error line, no traceback."""
-    return err.startswith("error: ") and err.count("error: ") == 1 and "Traceback" not in err
 
 
 @dataclass

@@ -19,18 +19,11 @@ from eth_account.signers.local import LocalAccount
 from ghostproof.adapters.chain.accounts import PASSWORD_ENV, write_keystore
 from ghostproof.adapters.chain.anvil import Anvil
 from ghostproof.cli.main import main
+from tests.fixtures.cli import run
 
 pytestmark = pytest.mark.anvil
 TESTNET_CHAIN_ID = 11155111
 NONCE = "0x" + "7e" * 32
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr with spaces collapsed)."""
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, " ".join(captured.err.split())
 
 
 @pytest.fixture(scope="module")

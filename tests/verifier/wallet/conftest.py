@@ -51,11 +51,9 @@ class World:
 
 @pytest.fixture(scope="session")
 def wallet_anvil() -> Iterator[Anvil]:
-    node = Anvil()
-    try:
+    """The wallet tests' own Anvil node (apart from the contract tests' ``anvil_node``)."""
+    with Anvil() as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="session")

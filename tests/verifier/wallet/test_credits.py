@@ -13,9 +13,9 @@ from ghostproof.adapters.chain.deployment import ONE_CREDIT
 from ghostproof.adapters.chain.escrow import channel
 from ghostproof.adapters.chain.registry import credit_balance
 from ghostproof.verifier.wallet import Wallet
+from tests.fixtures.cli import one_error, run
 
 from .conftest import PARAMS, PASSWORD, World, funded_wallet
-from .helpers import one_error, run
 
 pytestmark = pytest.mark.anvil
 

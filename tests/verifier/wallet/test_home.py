@@ -12,9 +12,9 @@ from eth_account import Account
 
 from ghostproof.verifier.wallet import Wallet
 from ghostproof.verifier.wallet.home import WalletHome
+from tests.fixtures.cli import one_error, run
 
 from .conftest import PASSWORD
-from .helpers import one_error, run
 
 
 def _mode(path: Path) -> int:

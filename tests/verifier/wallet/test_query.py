@@ -20,9 +20,9 @@ from ghostproof.adapters.chain.accounts import PASSWORD_ENV
 from ghostproof.adapters.chain.deployment import ONE_CREDIT
 from ghostproof.protocol.errors import PaymentError
 from ghostproof.verifier.wallet import ChannelKey, Wallet
+from tests.fixtures.cli import one_error, run
 
 from .conftest import PASSWORD, PRICE, World, funded_wallet
-from .helpers import one_error, run
 
 pytestmark = pytest.mark.anvil
 

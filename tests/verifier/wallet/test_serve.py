@@ -27,9 +27,9 @@ from ghostproof.adapters.chain.anvil import free_port
 from ghostproof.adapters.chain.escrow import channel
 from ghostproof.protocol.errors import PaymentError
 from ghostproof.verifier.wallet import Wallet
+from tests.fixtures.cli import one_error, run
 
 from .conftest import PASSWORD, PRICE, World, funded_wallet
-from .helpers import one_error, run
 from .standin import Server
 
 pytestmark = pytest.mark.anvil
