@@ -19,14 +19,12 @@ from ghostproof.adapters.chain.accounts import dev_account, load_key_file, write
 from ghostproof.adapters.chain.deployment import save_deployment
 from ghostproof.adapters.chain.registry import (
     credit_balance,
-    mint_credits,
-    register_model,
     retire_model,
 )
 from ghostproof.adapters.storage.answers import write_response
 from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
 from ghostproof.prover.presets import synthetic_model
-from tests.fixtures.chain import PARAMS, Env
+from tests.fixtures.chain import Env
 from tests.fixtures.cli import one_error, run
 
 pytestmark = pytest.mark.anvil
@@ -64,14 +62,6 @@ class World:
                    *extra)
 
 
-def _register(env: Env, md: ModelDir, account: LocalAccount) -> int:
-    mint_credits(env.chain, env.deployment, env.owner, account.address, PARAMS.min_stake)
-    ghost_bytes = (md.path / "ghost.json").read_bytes()
-    reg = register_model(env.chain, env.deployment, account, ghost_bytes, md.ghost,
-                         price=1, margin=0, stake=PARAMS.min_stake)
-    return reg.model_id
-
-
 @pytest.fixture(scope="module")
 def world(anvil_env: Env, tmp_path_factory: pytest.TempPathFactory) -> World:
     base = tmp_path_factory.mktemp("prove-verify")
@@ -80,12 +70,12 @@ def world(anvil_env: Env, tmp_path_factory: pytest.TempPathFactory) -> World:
     md = write_model_dir(base / "model", synthetic_model(64, 8, layers=1, k=4, seed=3))
     a = load_key_file(md.path / "prover.key")
     anvil_env.send_eth(a.address, 10**18)
-    id_a = _register(anvil_env, md, a)
+    id_a = anvil_env.register(md.path, a)
     anchor = {"chainId": anvil_env.deployment.chain_id, "registry": anvil_env.deployment.registry,
               "modelId": id_a, "prover": a.address, "ghostRoot": "0x" + md.ghost.ghost_root.hex()}
     (md.path / "anchor.json").write_text(json.dumps(anchor))
     b, c = anvil_env.new_account(), anvil_env.new_account()
-    id_b, id_c = _register(anvil_env, md, b), _register(anvil_env, md, c)
+    id_b, id_c = anvil_env.register(md.path, b), anvil_env.register(md.path, c)
     retire_model(anvil_env.chain, anvil_env.deployment, c, id_c)
     return World(anvil_env, deployment, md, a, b, c, id_a, id_b, id_c)
 

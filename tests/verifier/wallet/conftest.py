@@ -17,12 +17,12 @@ from ghostproof.adapters.chain.accounts import PASSWORD_ENV, load_key_file
 from ghostproof.adapters.chain.anvil import Anvil
 from ghostproof.adapters.chain.deployment import ONE_CREDIT, save_deployment
 from ghostproof.adapters.chain.provider import connect
-from ghostproof.adapters.chain.registry import mint_credits, register_model
+from ghostproof.adapters.chain.registry import mint_credits
 from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
 from ghostproof.prover.presets import synthetic_model
 from ghostproof.verifier.wallet import Wallet
 from ghostproof.verifier.wallet.credits import deposit
-from tests.fixtures.chain import PARAMS, Env, make_env
+from tests.fixtures.chain import Env, make_env
 
 from .standin import Server, StandIn, make_app
 
@@ -65,10 +65,7 @@ def world(wallet_anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Worl
     md = write_model_dir(base / "model", synthetic_model(64, 8, layers=1, k=4, seed=3))
     prover = load_key_file(md.path / "prover.key")
     env.send_eth(prover.address, 10**18)
-    mint_credits(env.chain, env.deployment, env.owner, prover.address, PARAMS.min_stake)
-    reg = register_model(env.chain, env.deployment, prover, (md.path / "ghost.json").read_bytes(),
-                         md.ghost, price=PRICE, margin=0, stake=PARAMS.min_stake)
-    return World(env, deployment, md, prover, reg.model_id)
+    return World(env, deployment, md, prover, env.register(md.path, prover, price=PRICE))
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from ghostproof.adapters.chain.deployment import ONE_CREDIT
 from ghostproof.adapters.chain.escrow import channel
 from ghostproof.adapters.chain.registry import credit_balance
 from ghostproof.verifier.wallet import Wallet
+from tests.fixtures.chain import PARAMS
 from tests.fixtures.cli import one_error, run
 
-from .conftest import PARAMS, PASSWORD, World, funded_wallet
+from .conftest import PASSWORD, World, funded_wallet
 
 pytestmark = pytest.mark.anvil
 
