@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from ghostproof.adapters.chain.accounts import dev_account
 from ghostproof.adapters.chain.anvil import Anvil, free_port
@@ -78,6 +79,19 @@ def _wait_ready(proc: subprocess.Popen, url: str) -> None:
     raise AssertionError("node did not become ready")
 
 
+def _start(m: AnvilModel, port: int) -> subprocess.Popen:
+    """``ghostproof serve`` with dev account 1 (the registered prover) on ``port``, once it is
+    ready (killed if it never is)."""
+    proc = _serve(m, port, "--dev-account", "1")
+    try:
+        _wait_ready(proc, f"http://127.0.0.1:{port}")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def test_invalid_start_chain_unreachable(anvil_model: AnvilModel):
     proc = _serve(anvil_model, free_port(), "--dev-account", "1", rpc=f"http://127.0.0.1:{free_port()}")
     _, err = proc.communicate(timeout=60)
@@ -98,11 +112,18 @@ def test_invalid_start_ghost_root_not_the_registered_one(anvil_model: AnvilModel
         open_node(other, m.model_id, m.chain, m.deployment, dev_account(m.chain, 1))
 
 
+def _fund_channel(m: AnvilModel, account: LocalAccount) -> None:
+    """1 ETH and DEPOSIT credits to ``account``, the credits deposited in its channel to the
+    prover (dev account 1)."""
+    owner = dev_account(m.chain, 0)
+    send_eth(m.chain, owner, account.address)
+    mint_credits(m.chain, m.deployment, owner, account.address, DEPOSIT)
+    deposit(m.chain, m.deployment, account, dev_account(m.chain, 1).address, DEPOSIT)
+
+
 def _funded_client(m: AnvilModel, url: str) -> PayingClient:
-    owner, acct = dev_account(m.chain, 0), Account.create()
-    send_eth(m.chain, owner, acct.address)
-    mint_credits(m.chain, m.deployment, owner, acct.address, DEPOSIT)
-    deposit(m.chain, m.deployment, acct, dev_account(m.chain, 1).address, DEPOSIT)
+    acct = Account.create()
+    _fund_channel(m, acct)
     client = PayingClient(url, acct)
     client.fetch_terms(m.model_id)
     return client
@@ -131,9 +152,8 @@ def test_sigkill_mid_stream_then_restart_redeems_every_answer_once(anvil_model: 
     m = anvil_model
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _serve(m, port, "--dev-account", "1")
+    proc = _start(m, port)
     try:
-        _wait_ready(proc, url)
         client = _funded_client(m, url)
         answered: list[int] = []
         stop = threading.Event()
@@ -147,8 +167,7 @@ def test_sigkill_mid_stream_then_restart_redeems_every_answer_once(anvil_model: 
         stop.set()
         thread.join()
         before_kill = client.accepted
-        proc = _serve(m, port, "--dev-account", "1")
-        _wait_ready(proc, url)
+        proc = _start(m, port)
         # restarted: what was accepted before the kill is redeemed (reconciliation)
         assert channel(m.chain, m.deployment, client.account.address,
                        client.terms.prover).redeemed >= before_kill
@@ -178,14 +197,10 @@ def test_the_wallet_pays_and_verifies_against_the_real_node(anvil_model: AnvilMo
     m = anvil_model
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _serve(m, port, "--dev-account", "1")
+    proc = _start(m, port)
     try:
-        _wait_ready(proc, url)
         wallet = Wallet.create(tmp_path / "home", "pw")
-        owner = dev_account(m.chain, 0)
-        send_eth(m.chain, owner, wallet.address)
-        mint_credits(m.chain, m.deployment, owner, wallet.address, DEPOSIT)
-        deposit(m.chain, m.deployment, wallet.account, dev_account(m.chain, 1).address, DEPOSIT)
+        _fund_channel(m, wallet.account)
         client = wallet.client(url, rpc=m.anvil.url, deployment=m.deployment_file)
         for i in range(3):
             x = np.arange(16, dtype=np.float32) + i + 1
