@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS vouchers (
     accepted_at REAL NOT NULL,
     PRIMARY KEY (client, epoch, amount)
 );
+-- The few vouchers that still hold an answer (one per channel epoch): superseding one must
+-- not visit every older voucher of the channel.
+CREATE INDEX IF NOT EXISTS vouchers_answered ON vouchers (client, epoch, amount)
+    WHERE answer IS NOT NULL;
 CREATE TABLE IF NOT EXISTS channels (
     client TEXT NOT NULL,
     epoch TEXT NOT NULL,
@@ -163,7 +167,8 @@ class Ledger:
                  record.receipt_digest, record.answer, time.time()),
             )
             db.execute(
-                "UPDATE vouchers SET answer = NULL WHERE client = ? AND epoch = ? AND amount < ?",
+                "UPDATE vouchers SET answer = NULL "
+                "WHERE client = ? AND epoch = ? AND amount < ? AND answer IS NOT NULL",
                 (client, epoch, _a(record.amount)),
             )
             db.execute("INSERT OR IGNORE INTO channels VALUES (?, ?, ?, 0)", (client, epoch, _a(0)))
