@@ -13,18 +13,22 @@ from pathlib import Path
 import pytest
 
 
+def _run_demo(work: Path, samples: int, **kwargs: object) -> subprocess.CompletedProcess:
+    """``ghostproof demo --dir WORK --samples N`` as a subprocess (``kwargs``: timeout, env)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from ghostproof.cli.main import main; main()", "demo", "--dir",
+         str(work), "--samples", str(samples)],
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One run of ``ghostproof demo --samples 3``: (its folder, its stdout)."""
     work = tmp_path_factory.mktemp("demo")
-    proc = subprocess.run(
-        [sys.executable, "-c", "from ghostproof.cli.main import main; main()", "demo", "--dir",
-         str(work), "--samples", "3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-    )
+    proc = _run_demo(work, 3, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "WARNING" not in proc.stderr
     return work, " ".join(proc.stdout.split())
@@ -76,13 +80,7 @@ def test_demo_node_redeems_what_it_was_paid(demo: tuple[Path, str]) -> None:
 
 
 def test_invalid_demo_without_samples_exits_2(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", "from ghostproof.cli.main import main; main()", "demo", "--dir",
-         str(tmp_path), "--samples", "0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _run_demo(tmp_path, 0, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1

@@ -57,10 +57,12 @@ def verify(response: Path, model_dir: Path, root: str, *extra: str) -> subproces
     return run("verify", response, "--ghost", model_dir / "ghost.json", "--root", root, *extra)
 
 
-def tampered(response_path: Path, name: str, edit) -> Path:
-    obj = json.loads(response_path.read_text())
+def tampered(json_path: Path, name: str, edit) -> Path:
+    """A copy of the JSON file ``json_path`` (an answer or a request), named ``name`` beside
+    it, with ``edit`` applied to its object."""
+    obj = json.loads(json_path.read_text())
     edit(obj)
-    path = response_path.parent / name
+    path = json_path.parent / name
     path.write_text(json.dumps(obj))
     return path
 
@@ -360,21 +362,10 @@ def test_invalid_verify_other_input_exits_1(model_dir, info, bound):
 
 def test_invalid_verify_request_for_other_model_exits_1(model_dir, info, bound):
     answer, request, _ = bound
-    obj = json.loads(request.read_text())
-    obj["modelId"] = 7
-    path = model_dir.parent / "req-other-model.json"
-    path.write_text(json.dumps(obj))
+    path = tampered(request, "req-other-model.json", lambda o: o.__setitem__("modelId", 7))
     proc = verify(answer, model_dir, info["ghostRoot"], "--request", path)
     assert_one_line_error(proc, 1)
     assert "model id" in proc.stderr
-
-
-def _edited_request(request: Path, name: str, edit) -> Path:
-    obj = json.loads(request.read_text())
-    edit(obj)
-    path = request.parent / name
-    path.write_text(json.dumps(obj))
-    return path
 
 
 @pytest.mark.parametrize(
@@ -390,7 +381,7 @@ def _edited_request(request: Path, name: str, edit) -> Path:
 )
 def test_invalid_request_file_exits_2(model_dir, info, bound, name, edit):
     answer, request, _ = bound
-    proc = verify(answer, model_dir, info["ghostRoot"], "--request", _edited_request(request, name, edit))
+    proc = verify(answer, model_dir, info["ghostRoot"], "--request", tampered(request, name, edit))
     assert_one_line_error(proc, 2)
 
 
