@@ -26,6 +26,7 @@ from .options import JsonOpt
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from ghostproof.adapters.chain.deployment import Deployment
     from ghostproof.adapters.chain.provider import Chain
     from ghostproof.verifier.wallet.home import WalletHome
 
@@ -68,6 +69,14 @@ def _account(chain: Chain | int, home: WalletHome, keystore: Path | None, dev: i
             raise AccountError(f"no wallet at {home.root}: run `ghostproof wallet new` (or pass --keystore)")
         keystore = home.keystore
     return cli_chain.signing_account(chain, keystore, dev)
+
+
+def _signer(
+    home: Path | None, rpc: str | None, deployment: Path | None, keystore: Path | None, dev: int | None
+) -> tuple[Chain, Deployment, LocalAccount]:
+    """The checked chain, its deployment, and the signing account (:func:`_account`)."""
+    chain, dep = cli_chain._connect_checked(rpc, deployment)
+    return chain, dep, _account(chain, _home(home), keystore, dev)
 
 
 def _when(timestamp: int) -> str:
@@ -150,8 +159,7 @@ def credits_buy_cmd(
     from ghostproof.verifier.wallet.credits import buy
 
     units = cli_chain._credits(amount, "AMOUNT")
-    chain, dep = cli_chain._connect_checked(rpc, deployment)
-    result = buy(chain, dep, _account(chain, _home(home), keystore, dev), units)
+    result = buy(*_signer(home, rpc, deployment, keystore, dev), units)
     if as_json:
         print_json(result)
         return
@@ -174,8 +182,7 @@ def credits_deposit_cmd(
 
     units = cli_chain._credits(amount, "AMOUNT", 128)
     payee = prover_address(prover)
-    chain, dep = cli_chain._connect_checked(rpc, deployment)
-    made = deposit(chain, dep, _account(chain, _home(home), keystore, dev), payee, units)
+    made = deposit(*_signer(home, rpc, deployment, keystore, dev), payee, units)
     if as_json:
         print_json(made.to_json())
         return
@@ -199,8 +206,7 @@ def credits_withdraw_cmd(
     from ghostproof.verifier.wallet.credits import prover_address, withdraw
 
     payee = prover_address(prover)
-    chain, dep = cli_chain._connect_checked(rpc, deployment)
-    step = withdraw(chain, dep, _account(chain, _home(home), keystore, dev), payee)
+    step = withdraw(*_signer(home, rpc, deployment, keystore, dev), payee)
     if as_json:
         print_json(step.to_json())
         return
