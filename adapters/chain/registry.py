@@ -9,6 +9,7 @@ or a signing key to the model id's registry entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from multiformats import CID, multihash
@@ -30,6 +31,16 @@ from ghostproof.protocol.ghost import GhostFile, LayerRootOpening
 from .deployment import Deployment, contract
 from .provider import Chain, rpc_errors
 from .tx import call, estimate, transact
+
+
+def _registry(chain: Chain, deployment: Deployment) -> Any:
+    """The deployment's GhostRegistry."""
+    return contract(chain, "GhostRegistry", deployment.registry)
+
+
+def _credit(chain: Chain, deployment: Deployment) -> Any:
+    """The deployment's GhostCredit."""
+    return contract(chain, "GhostCredit", deployment.credit)
 
 
 def cid_digest(cid: str) -> bytes:
@@ -73,7 +84,7 @@ class RegisteredModel:
 
 def read_model(chain: Chain, deployment: Deployment, model_id: int) -> RegisteredModel:
     """The registered model ``model_id``; UnknownModelError if there is none."""
-    registry = contract(chain, "GhostRegistry", deployment.registry)
+    registry = _registry(chain, deployment)
     if not 0 < model_id < 1 << 256:
         raise UnknownModelError(f"model id {model_id} does not exist (ids start at 1)")
     try:
@@ -136,7 +147,7 @@ def check_prover_key(model_id: int, prover: str, address: str) -> None:
 
 def credit_balance(chain: Chain, deployment: Deployment, address: str) -> int:
     """Credits held by ``address``."""
-    token = contract(chain, "GhostCredit", deployment.credit)
+    token = _credit(chain, deployment)
     return int(call(chain, token.functions.balanceOf(address), "balanceOf"))
 
 
@@ -144,7 +155,7 @@ def mint_credits(
     chain: Chain, deployment: Deployment, owner: LocalAccount, to: str, amount: int
 ) -> TxReceipt:
     """Mint ``amount`` credits to ``to`` (``owner`` must own GhostCredit: the dev faucet)."""
-    token = contract(chain, "GhostCredit", deployment.credit)
+    token = _credit(chain, deployment)
     return transact(chain, owner, token.functions.mint(to, amount), "mint credits")
 
 
@@ -152,7 +163,7 @@ def approve_credits(
     chain: Chain, deployment: Deployment, account: LocalAccount, spender: str, amount: int
 ) -> TxReceipt:
     """Approve ``spender`` to pull ``amount`` credits from ``account``."""
-    token = contract(chain, "GhostCredit", deployment.credit)
+    token = _credit(chain, deployment)
     return transact(chain, account, token.functions.approve(spender, amount), "approve credits")
 
 
@@ -162,7 +173,7 @@ def buy_credits(
     """Buy at least ``units`` credit units for ETH from GhostCredit at its on-chain rate (any
     chain). Returns (units minted, wei paid). TransactionRevertedError if the sale is closed
     or ``units`` is 0; InsufficientFundsError (nothing sent) if the account cannot pay."""
-    token = contract(chain, "GhostCredit", deployment.credit)
+    token = _credit(chain, deployment)
     rate = int(call(chain, token.functions.creditsPerWei(), "creditsPerWei"))
     wei = -(-units // rate) if rate else 0  # round up: never fewer credits than asked
     with rpc_errors(chain):
@@ -204,7 +215,7 @@ def register_model(
     ``stake`` credits from ``account``. Checks the credit balance first
     (InsufficientFundsError), approves exactly the stake, then registers.
     """
-    registry = contract(chain, "GhostRegistry", deployment.registry)
+    registry = _registry(chain, deployment)
     held = credit_balance(chain, deployment, account.address)
     if held < stake:
         raise InsufficientFundsError(
@@ -231,7 +242,7 @@ def update_price(
     chain: Chain, deployment: Deployment, account: LocalAccount, model_id: int, price: int
 ) -> TxReceipt:
     """Set the price per query of ``model_id`` (its prover only)."""
-    registry = contract(chain, "GhostRegistry", deployment.registry)
+    registry = _registry(chain, deployment)
     return transact(chain, account, registry.functions.updatePrice(model_id, price), "updatePrice")
 
 
@@ -239,7 +250,7 @@ def retire_model(
     chain: Chain, deployment: Deployment, account: LocalAccount, model_id: int
 ) -> TxReceipt:
     """Retire ``model_id`` (its prover only)."""
-    registry = contract(chain, "GhostRegistry", deployment.registry)
+    registry = _registry(chain, deployment)
     return transact(chain, account, registry.functions.retire(model_id), "retire")
 
 
@@ -254,18 +265,24 @@ def _opening_args(opening: LayerRootOpening) -> tuple[object, ...]:
     )
 
 
+def _verify_layer_root_fn(
+    chain: Chain, deployment: Deployment, model_id: int, opening: LayerRootOpening
+) -> Any:
+    """The GhostRegistry.verifyLayerRoot call of ``opening`` against ``model_id``."""
+    return _registry(chain, deployment).functions.verifyLayerRoot(model_id, *_opening_args(opening))
+
+
 def verify_layer_root(
     chain: Chain, deployment: Deployment, model_id: int, opening: LayerRootOpening
 ) -> bool:
     """Whether the registry accepts ``opening`` against ``model_id``'s anchored ghostRoot."""
-    registry = contract(chain, "GhostRegistry", deployment.registry)
-    fn = registry.functions.verifyLayerRoot(model_id, *_opening_args(opening))
-    return bool(call(chain, fn, "verifyLayerRoot"))
+    return bool(call(chain, _verify_layer_root_fn(chain, deployment, model_id, opening),
+                     "verifyLayerRoot"))
 
 
 def process_layer_root(chain: Chain, deployment: Deployment, opening: LayerRootOpening) -> bytes:
     """The ghostRoot the EVM computes from ``opening`` (GhostRegistry.processLayerRoot)."""
-    registry = contract(chain, "GhostRegistry", deployment.registry)
+    registry = _registry(chain, deployment)
     fn = registry.functions.processLayerRoot(*_opening_args(opening))
     return bytes(call(chain, fn, "processLayerRoot"))
 
@@ -274,6 +291,5 @@ def layer_root_gas(
     chain: Chain, deployment: Deployment, model_id: int, opening: LayerRootOpening
 ) -> int:
     """Gas of a verifyLayerRoot call (as a transaction would pay it, base cost included)."""
-    registry = contract(chain, "GhostRegistry", deployment.registry)
-    return estimate(chain, registry.functions.verifyLayerRoot(model_id, *_opening_args(opening)))
+    return estimate(chain, _verify_layer_root_fn(chain, deployment, model_id, opening))
 
