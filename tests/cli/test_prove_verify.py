@@ -15,16 +15,14 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.adapters.chain.accounts import dev_account, load_key_file, write_keystore
-from ghostproof.adapters.chain.deployment import save_deployment
+from ghostproof.adapters.chain.accounts import dev_account, write_keystore
 from ghostproof.adapters.chain.registry import (
     credit_balance,
     retire_model,
 )
 from ghostproof.adapters.storage.answers import write_response
-from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
-from ghostproof.prover.presets import synthetic_model
-from tests.fixtures.chain import Env
+from ghostproof.prover.modeldir import ModelDir, make_prover
+from tests.fixtures.chain import Env, small_model_on
 from tests.fixtures.cli import one_error, run
 
 pytestmark = pytest.mark.anvil
@@ -65,11 +63,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(anvil_env: Env, tmp_path_factory: pytest.TempPathFactory) -> World:
     base = tmp_path_factory.mktemp("prove-verify")
-    deployment = base / "deployment.json"
-    save_deployment(deployment, anvil_env.deployment)
-    md = write_model_dir(base / "model", synthetic_model(64, 8, layers=1, k=4, seed=3))
-    a = load_key_file(md.path / "prover.key")
-    anvil_env.send_eth(a.address, 10**18)
+    deployment, md, a = small_model_on(anvil_env, base)
     id_a = anvil_env.register(md.path, a)
     anchor = {"chainId": anvil_env.deployment.chain_id, "registry": anvil_env.deployment.registry,
               "modelId": id_a, "prover": a.address, "ghostRoot": "0x" + md.ghost.ghost_root.hex()}

@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.adapters.chain.accounts import PASSWORD_ENV, load_key_file
+from ghostproof.adapters.chain.accounts import PASSWORD_ENV
 from ghostproof.adapters.chain.anvil import Anvil
-from ghostproof.adapters.chain.deployment import ONE_CREDIT, save_deployment
+from ghostproof.adapters.chain.deployment import ONE_CREDIT
 from ghostproof.adapters.chain.provider import connect
 from ghostproof.adapters.chain.registry import mint_credits
-from ghostproof.prover.modeldir import ModelDir, make_prover, write_model_dir
-from ghostproof.prover.presets import synthetic_model
+from ghostproof.prover.modeldir import ModelDir, make_prover
 from ghostproof.verifier.wallet import Wallet
 from ghostproof.verifier.wallet.credits import deposit
-from tests.fixtures.chain import Env, make_env
+from tests.fixtures.chain import Env, make_env, small_model_on
 
 from .standin import Server, StandIn, make_app
 
@@ -60,11 +59,7 @@ def wallet_anvil() -> Iterator[Anvil]:
 def world(wallet_anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> World:
     env = make_env("anvil", connect(wallet_anvil.url))
     base = tmp_path_factory.mktemp("wallet-world")
-    deployment = base / "deployment.json"
-    save_deployment(deployment, env.deployment)
-    md = write_model_dir(base / "model", synthetic_model(64, 8, layers=1, k=4, seed=3))
-    prover = load_key_file(md.path / "prover.key")
-    env.send_eth(prover.address, 10**18)
+    deployment, md, prover = small_model_on(env, base)
     return World(env, deployment, md, prover, env.register(md.path, prover, price=PRICE))
 
 
