@@ -770,7 +770,7 @@ def flood_table(ref: LoadResult | None, rows: list[FloodResult]) -> list[str]:
                    f"{ref.cpu_node / ref.elapsed:.2f} | – |")
     for f in rows:
         p, elapsed = f.paying, f.flood.get("elapsed", float("nan"))
-        other = 1 - f.share("402") - f.share("429")
+        other = sum(v for k, v in f.flood.items() if k not in ("402", "429", "elapsed", "cpu")) / f.sent
         out.append(f"| {f.kind} | {f.target_rate:.0f} | {f.sent:,} | {f.sent / elapsed:.0f} | "
                    f"{f.share('402'):.1%} | {f.share('429'):.1%} | {other:.1%} | {p.qps:.0f} | "
                    f"{pct(p.latencies, 50):.2f} | {pct(p.latencies, 99):.2f} | "
