@@ -41,6 +41,10 @@ def serve_cmd(
     max_queue: Annotated[int, typer.Option(min=0, help="Requests waiting for a forward pass.")] = 16,
     rate_per_ip: RateOpt = "50/second",
     rate_per_channel: RateOpt = "20/second",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log",
+                           help="Log every HTTP request (costly under a flood; /metrics counts them).")
+    ] = False,
 ) -> None:
     """Serve MODEL_DIR's model for pay over HTTP (x402 v2 vouchers on the CreditEscrow).
 
@@ -58,7 +62,7 @@ def serve_cmd(
     service = open_node(model_dir, model_id, chain, dep, account, config, db)
     err.print(f"serving model {model_id} as {account.address} on http://{host}:{port} "
               f"(chain {dep.chain_id}, escrow {dep.escrow})", markup=False, soft_wrap=True)
-    serve(service, host, port)
+    serve(service, host, port, access_log=access_log)
 
 
 def register(app: typer.Typer) -> None:

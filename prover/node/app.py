@@ -134,7 +134,7 @@ def render(answer: Answer, accept: str) -> Response:
     headers = {PAYMENT_RESPONSE_HEADER: answer.settlement.to_header()}
     if BINARY in accept and JSON not in accept:
         return Response(encode_binary(answer.response), media_type=BINARY, headers=headers)
-    return Response(dumps_response(answer.response), media_type=JSON, headers=headers)
+    return Response(dumps_response(answer.response, compact=True), media_type=JSON, headers=headers)
 
 
 async def answer_query(service: NodeService, limit: int, model_id: str, http: HttpRequest) -> Response:

@@ -63,11 +63,13 @@ def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployme
 
 
 def serve(service: NodeService, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          log_level: str = "info") -> None:
+          log_level: str = "info", *, access_log: bool = False) -> None:
     """Run the node's HTTP API until SIGTERM / Ctrl-C (then the service stops and redeems).
 
     uvicorn re-raises the signal it caught once it has shut down; the SIGTERM handler set here
-    (which uvicorn restores then) turns that into a clean exit, status 0."""
+    (which uvicorn restores then) turns that into a clean exit, status 0. The per-request
+    access log is off unless ``access_log`` (under a flood it costs the paying clients a
+    third of their p99; bench_node measured 2.4× → 1.7× of the unflooded p99 without it)."""
     import uvicorn
 
     from .app import create_app
@@ -75,7 +77,7 @@ def serve(service: NodeService, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(create_app(service), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=30)
+                access_log=access_log, timeout_graceful_shutdown=30)
 
 
 class NodeThread:
