@@ -174,6 +174,7 @@ def check_voucher(
     now: int,
     margin: int,
     previous: int = 0,
+    signed_by: str | None = None,
 ) -> int:
     """Validate a voucher for this node against its channel; return the newly owed amount.
 
@@ -185,6 +186,8 @@ def check_voucher(
     signed it, it names the channel's current epoch, no withdrawal of the channel falls due
     within ``margin`` of ``now``, it is above both ``previous`` and the on-chain ``redeemed``
     total (no replay) and it does not exceed ``deposited`` (no over-spend). Changes nothing.
+    ``signed_by`` is the signer the caller already recovered from this very voucher and
+    signature (the node authenticates first): given, the recovery is not repeated.
     """
     if not isinstance(margin, int) or margin < 0:
         raise ValueError(f"margin must be a non-negative number of seconds, got {margin!r}")
@@ -196,7 +199,7 @@ def check_voucher(
     for field, got, want in expected:
         if got != want:
             raise VoucherError(f"voucher {field} is {got}, expected {want}")
-    signer = recover_voucher_signer(voucher, signature)
+    signer = signed_by if signed_by is not None else recover_voucher_signer(voucher, signature)
     if signer != voucher.client:
         raise VoucherError(f"voucher signed by {signer}, not by the client {voucher.client}")
     if voucher.epoch != channel.epoch:

@@ -174,7 +174,8 @@ class PaymentGate:
         try:
             owed = check_voucher(voucher, payment.signature, prover=self.base.prover,
                                  escrow=self.base.escrow, chain_id=self.base.chain_id,
-                                 channel=channel, now=now, margin=self.margin, previous=previous)
+                                 channel=channel, now=now, margin=self.margin, previous=previous,
+                                 signed_by=voucher.client)  # authenticate() recovered it already
         except VoucherError as exc:
             reason, exc.field = _reason(voucher.cumulative_amount, voucher.epoch, channel, previous,
                                         now, self.margin)

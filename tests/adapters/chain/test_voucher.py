@@ -214,3 +214,13 @@ def test_invalid_json_without_epoch() -> None:
 def test_invalid_json_extra_key() -> None:
     with pytest.raises(VoucherError, match="exactly"):
         Voucher.from_json(dict(_voucher().to_json(), salt="0x00"))
+
+
+def test_check_voucher_with_the_signer_already_recovered() -> None:
+    v = _voucher(100)
+    assert _check(v, signature=bytes(65), signed_by=CLIENT.address) == 100  # no second recovery
+
+
+def test_invalid_check_voucher_signed_by_someone_else() -> None:
+    with pytest.raises(VoucherError, match="not by the client"):
+        _check(_voucher(100), signed_by=PROVER)
