@@ -192,21 +192,9 @@ def chain_faucet_cmd(
     to = to_checksum_address(address)
     wei = _credits(eth, "--eth")  # same 18 decimals
     if wei:
-        tx = {"to": to, "value": wei, "from": owner.address}
-        from ghostproof.adapters.chain.provider import rpc_errors
-        from ghostproof.adapters.chain.tx import fee_params
+        from ghostproof.adapters.chain.tx import send_eth
 
-        with rpc_errors(chain):
-            tx.update(
-                gas=21_000,
-                nonce=chain.w3.eth.get_transaction_count(owner.address, "pending"),
-                **fee_params(chain),
-                chainId=chain.chain_id,
-            )
-            signed = owner.sign_transaction(tx)
-            chain.w3.eth.wait_for_transaction_receipt(
-                chain.w3.eth.send_raw_transaction(signed.raw_transaction)
-            )
+        send_eth(chain, owner, to, wei)
     amount = _credits(credits, "--credits")
     if amount:
         mint_credits(chain, dep, owner, to, amount)

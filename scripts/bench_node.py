@@ -70,7 +70,7 @@ from ghostproof.adapters.chain.deployment import ONE_CREDIT, Deployment, deploy_
 from ghostproof.adapters.chain.escrow import deposit
 from ghostproof.adapters.chain.provider import Chain, connect
 from ghostproof.adapters.chain.registry import mint_credits, register_model
-from ghostproof.adapters.chain.tx import fee_params
+from ghostproof.adapters.chain.tx import send_eth
 from ghostproof.adapters.storage.layout import GHOST_FILE, SAMPLES_FILE, read_ghost_bytes
 from ghostproof.protocol.payment import (
     PAYMENT_REQUIRED_HEADER,
@@ -151,15 +151,6 @@ class Setup:
     clients: list[LocalAccount]
 
 
-def send_eth(chain: Chain, owner: LocalAccount, to: str, wei: int = 10**18) -> None:
-    """``wei`` from ``owner`` to ``to`` (gas for the client's deposit)."""
-    w3 = chain.w3
-    tx = {"to": to, "value": wei, "gas": 21_000, "chainId": chain.chain_id,
-          "nonce": w3.eth.get_transaction_count(owner.address, "pending"), **fee_params(chain)}
-    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
-        owner.sign_transaction(tx).raw_transaction))
-
-
 def set_up_chain(path: Path, tmp: Path, n_clients: int) -> Setup:
     """Start Anvil, deploy, register the model (dev account 1 is the prover), fund
     ``n_clients`` fresh clients with a deposit each in their channel to the prover."""
@@ -176,7 +167,7 @@ def set_up_chain(path: Path, tmp: Path, n_clients: int) -> Setup:
     clients = []
     for _ in range(n_clients):
         acct = Account.create()
-        send_eth(chain, owner, acct.address)
+        send_eth(chain, owner, acct.address, 10**18)
         mint_credits(chain, dep, owner, acct.address, DEPOSIT)
         deposit(chain, dep, acct, prover.address, DEPOSIT)
         clients.append(acct)

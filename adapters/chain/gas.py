@@ -17,7 +17,7 @@ from .deployment import DeployParams, deploy_all
 from .escrow import deposit, redeem, request_withdrawal, voucher_for, withdraw
 from .provider import Chain
 from .registry import layer_root_gas, mint_credits, register_model
-from .tx import estimate, fee_params, transact
+from .tx import estimate, send_eth, transact
 
 TARGETS = {"register (first model)": 150_000, "register": 150_000, "redeem (first)": 80_000,
            "redeem": 80_000}
@@ -31,11 +31,7 @@ def _ghost(n_layers: int, tag: int) -> GhostFile:
 
 
 def _fund(chain: Chain, owner: LocalAccount, to: str) -> None:
-    w3 = chain.w3
-    tx = {"to": to, "value": 10**18, "gas": 21_000, "chainId": chain.chain_id,
-          "nonce": w3.eth.get_transaction_count(owner.address, "pending"), **fee_params(chain)}
-    signed = owner.sign_transaction(tx)
-    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    send_eth(chain, owner, to, 10**18)
 
 
 def measure_gas(chain: Chain, owner: LocalAccount, params: DeployParams | None = None) -> dict[str, int]:

@@ -108,3 +108,14 @@ def transact(
     if receipt["status"] != 1:
         raise TransactionRevertedError(f"{what} reverted on-chain (tx {tx_hash.hex()})")
     return receipt
+
+
+def send_eth(chain: Chain, owner: LocalAccount, to: str, wei: int) -> TxReceipt:
+    """Send ``wei`` of the chain's ether from ``owner`` to ``to`` (a plain 21,000-gas
+    transfer, signed locally) and wait for its receipt. Errors as :func:`rpc_errors` maps them."""
+    w3 = chain.w3
+    with rpc_errors(chain):
+        tx = {"to": to, "value": wei, "gas": 21_000, "chainId": chain.chain_id,
+              "nonce": w3.eth.get_transaction_count(owner.address, "pending"), **fee_params(chain)}
+        signed = owner.sign_transaction(tx)
+        return w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))

@@ -22,7 +22,7 @@ from ghostproof.adapters.chain.deployment import ONE_CREDIT, Deployment, deploy_
 from ghostproof.adapters.chain.escrow import deposit
 from ghostproof.adapters.chain.provider import Chain, embedded_chain
 from ghostproof.adapters.chain.registry import mint_credits, register_model
-from ghostproof.adapters.chain.tx import fee_params
+from ghostproof.adapters.chain.tx import send_eth
 from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost_bytes
 from ghostproof.protocol.payment import (
     PAYMENT_REQUIRED_HEADER,
@@ -60,15 +60,6 @@ def register(chain: Chain, dep: Deployment, owner: LocalAccount, prover: LocalAc
     ghost_bytes, ghost = read_ghost_bytes(model_dir / GHOST_FILE)
     return register_model(chain, dep, prover, ghost_bytes, ghost, price=price, margin=0,
                           stake=stake).model_id
-
-
-def send_eth(chain: Chain, owner: LocalAccount, to: str, wei: int = 10**18) -> None:
-    """``wei`` from ``owner`` to ``to``."""
-    w3 = chain.w3
-    tx = {"to": to, "value": wei, "gas": 21_000, "chainId": chain.chain_id,
-          "nonce": w3.eth.get_transaction_count(owner.address, "pending"), **fee_params(chain)}
-    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
-        owner.sign_transaction(tx).raw_transaction))
 
 
 def random_input(rng: np.random.Generator) -> np.ndarray:
@@ -155,7 +146,7 @@ class Node:
         """A fresh client with ``credits`` deposited in its channel to the prover."""
         acct = Account.create()
         with self.service.view.lock:
-            send_eth(self.chain, self.owner, acct.address)
+            send_eth(self.chain, self.owner, acct.address, 10**18)
             mint_credits(self.chain, self.deployment, self.owner, acct.address, credits)
             deposit(self.chain, self.deployment, acct, self.prover.address, credits)
         c = PayingClient(self.url, acct)

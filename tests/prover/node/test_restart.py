@@ -26,10 +26,11 @@ from ghostproof.adapters.chain.deployment import Deployment, contract, deploy_al
 from ghostproof.adapters.chain.escrow import channel, deposit
 from ghostproof.adapters.chain.provider import Chain, connect
 from ghostproof.adapters.chain.registry import mint_credits
+from ghostproof.adapters.chain.tx import send_eth
 from ghostproof.protocol.errors import NotRegisteredProverError, RootMismatchError
 from ghostproof.prover.node.boot import open_node
 
-from .conftest import DEPOSIT, PayingClient, build_model_dir, register, send_eth
+from .conftest import DEPOSIT, PayingClient, build_model_dir, register
 
 pytestmark = pytest.mark.anvil
 GHOSTPROOF = str(Path(sys.executable).with_name("ghostproof"))
@@ -116,7 +117,7 @@ def _fund_channel(m: AnvilModel, account: LocalAccount) -> None:
     """1 ETH and DEPOSIT credits to ``account``, the credits deposited in its channel to the
     prover (dev account 1)."""
     owner = dev_account(m.chain, 0)
-    send_eth(m.chain, owner, account.address)
+    send_eth(m.chain, owner, account.address, 10**18)
     mint_credits(m.chain, m.deployment, owner, account.address, DEPOSIT)
     deposit(m.chain, m.deployment, account, dev_account(m.chain, 1).address, DEPOSIT)
 
