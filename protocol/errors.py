@@ -114,6 +114,20 @@ class VoucherError(PaymentError):
     prover, escrow, chain or epoch, over the deposit, or on a channel about to be withdrawn."""
 
 
+class ChallengeError(InputError):
+    """Raised by ``challenge`` and the watcher when an answer gives no ground for a challenge
+    that would succeed: every layer's selection is the exact top-k within the model's
+    registered margin, the receipt was already slashed, the challenge window (the stake's
+    unbonding period) is over, or the answer is for another registry or model. Nothing is
+    sent; the message says which."""
+
+
+class AttestationError(InputError):
+    """Raised by ``attest`` when an availability attestation cannot be made or submitted: a
+    malformed or unregistered BLS key, a bad proof of possession, a signature for another
+    message, or no signatures to aggregate."""
+
+
 # ---------------------------------------------------------------- a check failed (exit 1)
 
 
@@ -179,6 +193,13 @@ class OverloadError(ExternalError):
     def __init__(self, message: str, retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnsafeSelectionError(ExternalError):
+    """Raised by ``Prover.prove`` (and so by the node, HTTP 503, no charge) when it cannot
+    stand behind a selection: the approximate search did not reach far enough below the
+    threshold for the model's margin to cover what it may have missed, so signing it could
+    be slashed (DESIGN §6). Retrying with a wider search (``ef``) may succeed."""
 
 
 class ChainError(ExternalError):
@@ -255,6 +276,7 @@ ERROR_TABLE: dict[type[GhostproofError], tuple[int, int]] = {
     ModelError: (2, 500),
     AccountError: (2, 500),
     UnknownModelError: (2, 404),
+    ChallengeError: (2, 409),
     MissingExtraError: (2, 501),
     PaymentError: (2, 402),
     ProofError: (1, 502),

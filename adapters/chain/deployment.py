@@ -36,7 +36,7 @@ class DeployParams:
 
     credits_per_wei: int = 1000  # 1 ETH buys 1000 credits
     min_stake: int = 100 * ONE_CREDIT
-    unbonding_period_s: int = 7 * 24 * 3600
+    unbonding_period_s: int = 12 * 3600
     withdrawal_delay_s: int = 24 * 3600
 
     def to_json(self) -> dict[str, int]:
