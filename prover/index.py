@@ -9,8 +9,10 @@ ids int64 and scores float64, always best-first (highest inner product first).
 - :class:`ExactRetriever` — exact top-n by integer score (ties → lower index); torch on the
   selected device when torch is importable, numpy otherwise. The reference and the fallback.
 
-:func:`select_top_k` turns candidates into the selection S of DESIGN §1: an exact integer
-re-rank with :func:`protocol.layer.int_scores` and :func:`protocol.layer.top_k`.
+:func:`select_candidates` turns candidates into the selection S of DESIGN §1 (an exact integer
+re-rank with :func:`protocol.layer.int_scores`, ties → lower index, as
+:func:`protocol.layer.top_k`) with its threshold τ and how deep the candidates reached
+(:class:`Selection`); :func:`select_top_k` returns its ids only.
 
 Used by prover/prove.py (serving) and scripts/bench.py. torch is imported lazily only.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,7 +30,7 @@ import numpy as np
 
 from ghostproof.protocol.constants import INT8_MAX
 from ghostproof.protocol.errors import InputError, ModelError
-from ghostproof.protocol.layer import int_scores, top_k
+from ghostproof.protocol.layer import int_scores
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -185,6 +188,26 @@ class HnswRetriever:
         return ids, scores
 
 
+    def search_batch(self, qs: np.ndarray, n: int, num_threads: int | None = None) -> np.ndarray:
+        """Candidate ids (int64, shape (m, min(n, N)), best-first) for each int8 query row of
+        ``qs`` (m, dim): row i is what :meth:`search` returns for ``qs[i]`` (hnswlib's search
+        of one query does not depend on the others), spread over ``num_threads`` (default:
+        every core). For benchmarks and calibration, not the serving path."""
+        arr = np.asarray(qs)
+        if arr.ndim != 2 or arr.shape[1] != self.dim:
+            raise InputError(f"queries must be an (m, {self.dim}) array, got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (arr.min() < -128 or arr.max() > 127)):
+            raise InputError("queries must be quantised int8 vectors")
+        n = min(_check_n(n), self.n)
+        threads = num_threads if num_threads and num_threads > 0 else (os.cpu_count() or 1)
+        data = np.ascontiguousarray(arr, dtype=np.float32)
+        try:
+            labels, _ = self._index.knn_query(data, k=n, num_threads=threads)
+        except RuntimeError as exc:
+            raise ModelError(f"HNSW search failed: {exc}") from exc
+        return labels.astype(np.int64)
+
+
 def _torch_or_none() -> Any:
     try:
         import torch
@@ -259,18 +282,39 @@ class ExactRetriever:
         return ids, scores[ids].astype(np.float64)
 
 
-def select_top_k(
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """The selection S of one layer and what its exact re-rank saw (DESIGN §1 step 3, §6).
+
+    ``ids``: the k selected column ids sorted by index (int64); ``tau``: the lowest exact
+    score in S (the receipt's τ); ``floor``: the lowest exact score among the re-ranked
+    candidates (≤ tau); ``n_candidates``: how many were re-ranked; ``exhaustive``: they were
+    all N columns (then S is the exact top-k)."""
+
+    ids: np.ndarray
+    tau: int
+    floor: int
+    n_candidates: int
+    exhaustive: bool
+
+    @property
+    def depth(self) -> int:
+        """How far below τ the re-ranked candidates reach: tau − floor (≥ 0)."""
+        return self.tau - self.floor
+
+
+def select_candidates(
     retriever: Retriever,
     q: np.ndarray,
     key_columns_int8: np.ndarray,
     k: int,
     n_candidates: int,
-) -> np.ndarray:
+) -> Selection:
     """The selection S of DESIGN §1: the k best columns among the retriever's candidates.
 
     Asks ``retriever`` for max(n_candidates, k) candidates, re-ranks them exactly with
-    integer scores against ``key_columns_int8`` (ties → lower index) and returns the k ids
-    sorted by index (int64). Exact top-k whenever the candidates contain it.
+    integer scores against ``key_columns_int8`` (ties → lower index). S is the exact top-k
+    whenever the candidates contain it.
 
     Raises InputError for a query of the wrong shape, ModelError when k > N, k < 1, the key
     columns do not match the retriever's dimension, or the retriever returns bad ids.
@@ -288,4 +332,23 @@ def select_top_k(
     ids = np.asarray(ids, dtype=np.int64)
     if ids.size < k or ids.min() < 0 or ids.max() >= n_cols or np.unique(ids).size != ids.size:
         raise ModelError(f"retriever returned {ids.size} candidate ids, invalid or too few")
-    return top_k(int_scores(query, keys[ids]), int(k), ids).astype(np.int64)
+    scores = int_scores(query, keys[ids]).astype(np.int64)
+    order = np.lexsort((ids, -scores))[: int(k)]
+    return Selection(
+        ids=np.sort(ids[order]),
+        tau=int(scores[order[-1]]),
+        floor=int(scores.min()),
+        n_candidates=int(ids.size),
+        exhaustive=ids.size == n_cols,
+    )
+
+
+def select_top_k(
+    retriever: Retriever,
+    q: np.ndarray,
+    key_columns_int8: np.ndarray,
+    k: int,
+    n_candidates: int,
+) -> np.ndarray:
+    """The ids (int64, sorted by index) of :func:`select_candidates`'s selection S."""
+    return select_candidates(retriever, q, key_columns_int8, k, n_candidates).ids

@@ -1,7 +1,9 @@
 """prove(x): select with HNSW, re-rank exactly, reveal the k columns with multiproofs, sign.
 
 The computation is pure given the model, the retrievers and the key; the node service and
-the CLI wrap it with limits, payment checks and I/O.
+the CLI wrap it with limits, payment checks and I/O. Given the model's registered selection
+margin, a selection the node cannot stand behind is refused before anything is signed
+(prover/margin.py, docs/SAFETY.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from ghostproof.protocol.response import LayerProof, Request, Response
 from ghostproof.protocol.signing import sign_digest
 
 from .commit import CommittedModel
-from .index import ExactRetriever, Retriever, select_top_k
+from .index import ExactRetriever, Retriever, select_candidates
+from .margin import check_selection
+
+#: Candidates re-ranked per layer, in multiples of k (docs/SAFETY.md: what makes a
+#: challengeable honest answer rare enough for the calibrated margin to cover).
+DEFAULT_CANDIDATES_FACTOR = 4
 
 
 def check_domain(model_id: int, chain_id: int, verifying_contract: str) -> None:
@@ -46,9 +53,20 @@ class Prover:
         model_id: int = 0,
         chain_id: int = 0,
         verifying_contract: str = ZERO_ADDRESS,
-        candidates_factor: int = 4,
+        candidates_factor: int = DEFAULT_CANDIDATES_FACTOR,
+        selection_margin: int | None = None,
     ):
-        """``retrievers`` gives one per layer (default: exact search, for small models)."""
+        """``retrievers`` gives one per layer (default: exact search, for small models).
+
+        Each layer re-ranks min(N, candidates_factor · k) candidates exactly (an HNSW search
+        then explores at least that many: hnswlib searches with max(ef, n)).
+        ``selection_margin`` is the model's registered margin: with it, prove() refuses a
+        selection :func:`prover.margin.check_selection` rejects; None checks nothing.
+        """
+        if not isinstance(candidates_factor, int) or candidates_factor < 1:
+            raise InputError(f"candidates_factor must be a positive integer, got {candidates_factor!r}")
+        if selection_margin is not None and not 0 <= selection_margin < 1 << 32:
+            raise InputError(f"the selection margin must fit a uint32, got {selection_margin!r}")
         check_domain(model_id, chain_id, verifying_contract)
         self.model = model
         self._key = private_key
@@ -60,12 +78,14 @@ class Prover:
         self.chain_id = chain_id
         self.verifying_contract = verifying_contract
         self.candidates_factor = candidates_factor
+        self.selection_margin = selection_margin
 
     def prove(self, x: np.ndarray, nonce: bytes | None = None) -> Response:
         """Forward ``x`` through every layer and return the proven, signed response.
 
         Raises InputError for an input of the wrong length, not real numbers, with NaN/inf,
-        beyond the float32 range, or all zeros (also once rounded to float32).
+        beyond the float32 range, or all zeros (also once rounded to float32);
+        UnsafeSelectionError (nothing signed) when a layer's selection fails the margin check.
         """
         spec0 = self.model.layers[0].spec
         x64 = check_vector(x, spec0.d_in)  # real, finite, non-zero, of the right length
@@ -80,8 +100,9 @@ class Prover:
         for i, layer in enumerate(self.model.layers):
             spec = layer.spec
             n_candidates = min(spec.n, max(self.candidates_factor * spec.k, spec.k))
-            selected = select_top_k(self.retrievers[i], q, layer.keys, spec.k, n_candidates)
-            sel = [int(j) for j in selected]
+            selection = select_candidates(self.retrievers[i], q, layer.keys, spec.k, n_candidates)
+            check_selection(selection, self.selection_margin, i)
+            sel = [int(j) for j in selection.ids]
             key_cols = np.asarray(layer.keys[sel])
             value_rows = np.asarray(layer.values[sel])
             tree_k, tree_v = self.model.trees[i]
