@@ -5,7 +5,8 @@
 a model id the registry does not know (UnknownModelError) or that is retired
 (ModelRetiredError), a model directory whose ghostRoot is not the one registered for the id
 (RootMismatchError), and a key that is not the registered prover (NotRegisteredProverError);
-then it loads the model, opens the ledger and wires the service. :func:`serve` runs the app
+then it loads the model, opens the ledger and wires the service; the prover refuses
+selections the model's registered ``selectionMargin`` does not cover (prover/margin.py). :func:`serve` runs the app
 until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the service, which redeems);
 :class:`NodeThread` runs it in a thread of the caller's process, beside its clients. Used by
 ``ghostproof serve`` (cli/node.py), ``ghostproof demo`` (cli/demo.py) and the tests.
@@ -51,6 +52,8 @@ def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployme
     md = load_model_dir(model_dir)
     prover = make_prover(md, exact=exact, model_id=model_id, chain_id=deployment.chain_id,
                          verifying_contract=deployment.registry, private_key=bytes(account.key))
+    # Refuse (503, no charge) a selection a challenge under the registered margin could beat.
+    prover.selection_margin = registered.margin
     identity = {"modelId": str(model_id), "prover": account.address,
                 "chainId": str(deployment.chain_id), "escrow": deployment.escrow}
     ledger = Ledger(db_path or model_dir / DB_NAME, identity)

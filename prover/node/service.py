@@ -7,7 +7,9 @@ rest in cost order — the request's model and size, the payment's form
 the channel (one request at a time), a retry of an accepted voucher (its stored answer, no
 charge), the channel state and the amount, a proof slot, the forward pass (``Prover.prove``
 in a worker thread: it never sees a voucher), and the durable record of the voucher with
-its answer — before the caller sends the reply. It counts every
+its answer — before the caller sends the reply. A forward pass that fails (a selection
+the registered margin does not cover: UnsafeSelectionError, 503) records nothing, so the
+voucher is not consumed and the same amount pays for the next query. It counts every
 outcome in the metrics. Used by the HTTP app (prover/node/app.py), which only parses and
 renders.
 """
