@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
@@ -10,9 +11,11 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
  * @title GhostCredit
  * @notice The ERC-20 (+ EIP-2612 permit) credit token that pays for proven queries and
  * backs provers' stakes. Anyone can buy credits for ETH at a fixed rate; the owner can
- * mint (the faucet on dev chains) and collect the ETH paid.
+ * mint (the faucet on dev chains) and collect the ETH paid. Holders may burn their own
+ * credits (ERC20Burnable): the registry burns the part of a slashed stake that does not go
+ * to the challenger.
  */
-contract GhostCredit is ERC20, ERC20Permit, Ownable {
+contract GhostCredit is ERC20, ERC20Burnable, ERC20Permit, Ownable {
     /// @notice Credits (in the token's smallest unit) minted per wei paid to {buy}.
     uint256 public immutable creditsPerWei;
 

@@ -3,7 +3,10 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {GhostChallenge} from "./GhostChallenge.sol";
 import {GhostHash} from "./GhostHash.sol";
 import {GhostReceipt} from "./GhostReceipt.sol";
 
@@ -19,6 +22,13 @@ import {GhostReceipt} from "./GhostReceipt.sol";
  * stores only its 32-byte sha2-256 digest; clients rebuild the CID from it. A retired
  * model keeps its stake for {unbondingPeriod} (so challenges can still reach it), then
  * the prover withdraws it.
+ *
+ * Challenges (DESIGN §6): anyone holding the weights can show, in one transaction, that a
+ * signed receipt skipped a column scoring more than the margin above its threshold; the
+ * whole stake is slashed, {CHALLENGER_SHARE_BPS} of it to the challenger and the rest
+ * burned (so a prover challenging itself loses half), and the model is deactivated. The
+ * window is the stake's life: while the model is active and, once retired, until
+ * unbonding ends. A false challenge reverts; a receipt slashes once.
  */
 contract GhostRegistry is EIP712 {
     using SafeERC20 for IERC20;
@@ -33,7 +43,45 @@ contract GhostRegistry is EIP712 {
         uint32 selectionMargin;
         uint64 unbondingEndsAt;
         bool active;
+        bool slashed;
     }
+
+    /// @notice The receipt a challenge disputes: what the prover signed, less the selection
+    /// hash, which the contract recomputes from {SelectionClaim}.
+    struct SignedReceipt {
+        uint256 modelId;
+        bytes32 ghostRoot;
+        bytes32 requestHash;
+        bytes32 outputHash;
+        bytes signature;
+    }
+
+    /// @notice The disputed layer of a receipt and the other layers' selection hashes.
+    /// @dev `layerHashes` holds every layer's selection hash in layer order; its entry
+    /// `layer` is ignored and replaced by the hash of (layer, q, tau, selected).
+    struct SelectionClaim {
+        uint16 layer;
+        bytes q;
+        int32 tau;
+        uint32[] selected;
+        bytes32[] layerHashes;
+    }
+
+    /// @notice The disputed layer's K root opened against the ghostRoot, and the skipped
+    /// column with its Merkle path to that root.
+    struct ColumnEvidence {
+        bytes32 keyRoot;
+        bytes32 headerHash;
+        uint256 nLayers;
+        bytes32[] rootProof;
+        uint32 column;
+        bytes values;
+        bytes32[] columnProof;
+    }
+
+    /// @notice Share of a slashed stake paid to the challenger, in basis points; the rest
+    /// is burned.
+    uint256 public constant CHALLENGER_SHARE_BPS = 5000;
 
     /// @notice The credit token stakes are paid in.
     IERC20 public immutable credit;
@@ -46,6 +94,8 @@ contract GhostRegistry is EIP712 {
     uint256 private _nextModelId;
 
     mapping(uint256 modelId => Model) private _models;
+    /// @notice Receipt digests that have slashed a stake.
+    mapping(bytes32 receiptDigest => bool) public slashedReceipts;
 
     /// @notice ghostRoot is zero.
     error GhostRegistryZeroRoot();
@@ -70,6 +120,32 @@ contract GhostRegistry is EIP712 {
     /// @notice The stake would exceed uint96.
     error GhostRegistryStakeOverflow(uint256 modelId, uint256 stake);
 
+    /// @notice The model's stake is zero (withdrawn or slashed): there is nothing to slash.
+    error GhostRegistryNothingToSlash(uint256 modelId);
+    /// @notice The model retired and its unbonding period, the challenge window, is over.
+    error GhostRegistryChallengeWindowClosed(uint256 modelId, uint256 unbondingEndsAt, uint256 timestamp);
+    /// @notice The receipt names another ghostRoot than the model's.
+    error GhostRegistryWrongGhostRoot(uint256 modelId, bytes32 given, bytes32 anchored);
+    /// @notice The disputed layer is not one of the receipt's layers.
+    error GhostRegistryLayerOutOfRange(uint256 layer, uint256 nLayerHashes);
+    /// @notice This receipt has already slashed the stake.
+    error GhostRegistryReceiptAlreadySlashed(bytes32 receiptDigest);
+    /// @notice The signature is malformed or not low-s (OpenZeppelin ECDSA).
+    error GhostRegistryBadSignature(bytes32 receiptDigest);
+    /// @notice The receipt was signed by `signer`, not by the model's prover.
+    error GhostRegistryNotSignedByProver(bytes32 receiptDigest, address signer, address prover);
+    /// @notice The K root does not open against the model's ghostRoot.
+    error GhostRegistryBadKeyRoot(uint256 modelId, uint256 layer, bytes32 keyRoot);
+    /// @notice The column is one of the selected ones.
+    error GhostRegistryColumnSelected(uint256 layer, uint256 column);
+    /// @notice The column does not have the query's length.
+    error GhostRegistryColumnLength(uint256 length, uint256 expected);
+    /// @notice The column and its path do not reproduce the K root.
+    error GhostRegistryBadColumnProof(uint256 layer, uint256 column, bytes32 keyRoot);
+    /// @notice The column does not beat the threshold by more than the margin: the
+    /// selection stands.
+    error GhostRegistrySelectionStands(uint256 column, int256 score, int256 tau, uint256 margin);
+
     /// @notice A model was registered.
     event ModelRegistered(
         uint256 indexed modelId,
@@ -86,6 +162,20 @@ contract GhostRegistry is EIP712 {
     event StakeAdded(uint256 indexed modelId, uint96 amount, uint96 stake);
     /// @notice A model was retired; its stake unlocks at `unbondingEndsAt`.
     event ModelRetired(uint256 indexed modelId, uint64 unbondingEndsAt);
+    /// @notice A challenge showed that the receipt `receiptDigest` skipped `column` of
+    /// `layer`, scoring `score` > `tau` + margin: the stake was slashed and the model
+    /// deactivated; `reward` credits went to `challenger`, `burned` were burned.
+    event ProverSlashed(
+        uint256 indexed modelId,
+        bytes32 indexed receiptDigest,
+        address indexed challenger,
+        uint256 layer,
+        uint256 column,
+        int256 score,
+        int256 tau,
+        uint96 reward,
+        uint96 burned
+    );
     /// @notice A retired model's stake went back to its prover.
     event StakeWithdrawn(uint256 indexed modelId, address indexed prover, uint96 amount);
 
@@ -133,7 +223,8 @@ contract GhostRegistry is EIP712 {
             stake: stake,
             selectionMargin: selectionMargin,
             unbondingEndsAt: 0,
-            active: true
+            active: true,
+            slashed: false
         });
         emit ModelRegistered(
             modelId, msg.sender, ghostRoot, ghostCidDigest, pricePerQuery, selectionMargin, stake
@@ -184,6 +275,36 @@ contract GhostRegistry is EIP712 {
         model.stake = 0;
         emit StakeWithdrawn(modelId, msg.sender, amount);
         credit.safeTransfer(msg.sender, amount);
+    }
+
+    /**
+     * @notice Slash the stake of a model whose prover signed a receipt that skipped a
+     * better column (DESIGN §6). The contract checks everything itself: the receipt's
+     * ghostRoot is the model's and its signature the prover's (low-s), the K root opens
+     * against the ghostRoot, `column` is not selected and is in the K root, and its exact
+     * score q·K_column exceeds tau + the model's selection margin. Then the whole stake is
+     * slashed: {CHALLENGER_SHARE_BPS} to the caller, the rest burned; the model is
+     * deactivated and the receipt recorded, so it slashes once.
+     * @param receipt the signed receipt (selection hash recomputed from `claim`)
+     * @param claim the disputed layer's q, tau and selection, and every layer's selection hash
+     * @param evidence the layer's K root with its opening, and the skipped column with its path
+     * @return reward credits paid to the caller
+     * @dev Reverts with a GhostRegistry* error naming the failed check. Loops are bounded by
+     * the calldata (the selection, the query, the proofs) and by GhostChallenge.MAX_DEPTH.
+     */
+    function challenge(
+        SignedReceipt calldata receipt,
+        SelectionClaim calldata claim,
+        ColumnEvidence calldata evidence
+    ) external returns (uint96 reward) {
+        Model storage model = _modelOf(receipt.modelId);
+        bytes32 digest = _checkReceipt(receipt, claim, model);
+        int256 score = _checkColumn(receipt.modelId, model.ghostRoot, claim, evidence);
+        uint256 margin = model.selectionMargin;
+        if (score <= int256(claim.tau) + int256(margin)) {
+            revert GhostRegistrySelectionStands(evidence.column, score, claim.tau, margin);
+        }
+        reward = _slash(receipt.modelId, model, digest, claim, evidence.column, score);
     }
 
     /// @notice Everything registered about `modelId`; reverts if there is no such model.
@@ -274,6 +395,100 @@ contract GhostRegistry is EIP712 {
     function _modelOf(uint256 modelId) private view returns (Model storage model) {
         model = _models[modelId];
         if (model.prover == address(0)) revert GhostRegistryUnknownModel(modelId);
+    }
+
+    /// @dev The receipt's digest, once it has not slashed yet, the model can still be
+    /// slashed under the receipt's ghostRoot, and the signature is the prover's.
+    function _checkReceipt(SignedReceipt calldata receipt, SelectionClaim calldata claim, Model storage model)
+        private
+        view
+        returns (bytes32 digest)
+    {
+        digest = _receiptDigestOf(receipt, claim);
+        if (slashedReceipts[digest]) revert GhostRegistryReceiptAlreadySlashed(digest);
+        _checkChallengeable(receipt, model);
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecover(digest, receipt.signature);
+        if (failure != ECDSA.RecoverError.NoError) revert GhostRegistryBadSignature(digest);
+        if (signer != model.prover) revert GhostRegistryNotSignedByProver(digest, signer, model.prover);
+    }
+
+    /// @dev Slash the whole stake (effects, event, then the transfer and the burn).
+    function _slash(
+        uint256 modelId,
+        Model storage model,
+        bytes32 digest,
+        SelectionClaim calldata claim,
+        uint32 column,
+        int256 score
+    ) private returns (uint96 reward) {
+        uint96 amount = model.stake;
+        reward = uint96((uint256(amount) * CHALLENGER_SHARE_BPS) / 10_000);
+        uint96 burned = amount - reward;
+        slashedReceipts[digest] = true;
+        model.stake = 0;
+        model.active = false;
+        model.slashed = true;
+        emit ProverSlashed(modelId, digest, msg.sender, claim.layer, column, score, claim.tau, reward, burned);
+        if (reward != 0) credit.safeTransfer(msg.sender, reward);
+        if (burned != 0) ERC20Burnable(address(credit)).burn(burned);
+    }
+
+    /// @dev The model still has a stake inside its challenge window, under the receipt's ghostRoot.
+    function _checkChallengeable(SignedReceipt calldata receipt, Model storage model) private view {
+        if (model.stake == 0) revert GhostRegistryNothingToSlash(receipt.modelId);
+        if (!model.active && block.timestamp >= model.unbondingEndsAt) {
+            revert GhostRegistryChallengeWindowClosed(receipt.modelId, model.unbondingEndsAt, block.timestamp);
+        }
+        if (receipt.ghostRoot != model.ghostRoot) {
+            revert GhostRegistryWrongGhostRoot(receipt.modelId, receipt.ghostRoot, model.ghostRoot);
+        }
+    }
+
+    /// @dev The receipt's EIP-712 digest, its selection hash rebuilt with the claimed layer.
+    function _receiptDigestOf(SignedReceipt calldata receipt, SelectionClaim calldata claim)
+        private
+        view
+        returns (bytes32)
+    {
+        uint256 nLayers = claim.layerHashes.length;
+        if (claim.layer >= nLayers) revert GhostRegistryLayerOutOfRange(claim.layer, nLayers);
+        bytes32[] memory hashes = claim.layerHashes;
+        hashes[claim.layer] = GhostReceipt.layerSelectionHash(claim.layer, claim.q, claim.tau, claim.selected);
+        return receiptDigest(
+            receipt.modelId,
+            receipt.ghostRoot,
+            receipt.requestHash,
+            keccak256(abi.encodePacked(hashes)),
+            receipt.outputHash
+        );
+    }
+
+    /// @dev The exact score of the evidence's column, once it is shown to be a K column of the
+    /// claimed layer, committed under `ghostRoot`, and not selected.
+    function _checkColumn(
+        uint256 modelId,
+        bytes32 ghostRoot,
+        SelectionClaim calldata claim,
+        ColumnEvidence calldata evidence
+    ) private pure returns (int256) {
+        uint16 layer = claim.layer;
+        bytes32 opened = GhostHash.processLayerRoot(
+            layer, 0, evidence.keyRoot, evidence.headerHash, evidence.nLayers, evidence.rootProof
+        );
+        if (opened != ghostRoot) revert GhostRegistryBadKeyRoot(modelId, layer, evidence.keyRoot);
+        uint32 column = evidence.column;
+        uint256 k = claim.selected.length;
+        for (uint256 i = 0; i < k; ++i) {
+            if (claim.selected[i] == column) revert GhostRegistryColumnSelected(layer, column);
+        }
+        if (evidence.values.length != claim.q.length) {
+            revert GhostRegistryColumnLength(evidence.values.length, claim.q.length);
+        }
+        bytes32 leaf = GhostChallenge.keyLeaf(layer, column, evidence.values);
+        if (GhostChallenge.processKeyPath(leaf, column, evidence.columnProof) != evidence.keyRoot) {
+            revert GhostRegistryBadColumnProof(layer, column, evidence.keyRoot);
+        }
+        return GhostChallenge.score(claim.q, evidence.values);
     }
 
     function _activeModelOf(uint256 modelId) private view returns (Model storage model) {

@@ -88,7 +88,21 @@ def decode_revert(data: bytes) -> tuple[str, tuple[object, ...]] | None:
 
 
 def revert_data_of(exc: BaseException) -> bytes | None:
-    """The revert data carried by a web3 / eth-tester exception, if any."""
+    """The revert data carried by a web3 / eth-tester exception, or by the exceptions it was
+    raised from (web3's eth-tester provider decodes every revert as Error(string) and can fail
+    with an OverflowError on a custom error's data, losing it from the outer exception)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        data = _own_revert_data(seen)
+        if data is not None:
+            return data
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _own_revert_data(exc: BaseException) -> bytes | None:
     data = getattr(exc, "data", None)
     if isinstance(data, str) and data.startswith("0x"):
         try:

@@ -66,6 +66,12 @@ class RegisteredModel:
     stake: int
     active: bool
     unbonding_ends_at: int
+    slashed: bool = False
+
+    def challenge_window_open(self, now: int) -> bool:
+        """Whether a challenge can still slash this model at time ``now``: it has a stake and is
+        active, or retired with unbonding not yet over."""
+        return self.stake > 0 and (self.active or now < self.unbonding_ends_at)
 
     def to_json(self) -> dict[str, object]:
         """JSON form for ``--json`` output."""
@@ -79,6 +85,7 @@ class RegisteredModel:
             "stake": str(self.stake),
             "active": self.active,
             "unbondingEndsAt": self.unbonding_ends_at,
+            "slashed": self.slashed,
         }
 
 
@@ -96,7 +103,7 @@ def read_model(chain: Chain, deployment: Deployment, model_id: int) -> Registere
                 f"(registry {deployment.registry})"
             ) from exc
         raise
-    root, digest, prover, price, stake, margin, unbonding, active = m
+    root, digest, prover, price, stake, margin, unbonding, active, slashed = m
     return RegisteredModel(
         model_id=model_id,
         ghost_root=bytes(root),
@@ -107,12 +114,18 @@ def read_model(chain: Chain, deployment: Deployment, model_id: int) -> Registere
         stake=int(stake),
         active=bool(active),
         unbonding_ends_at=int(unbonding),
+        slashed=bool(slashed),
     )
 
 
 def check_active(model: RegisteredModel, *, allow_retired: bool = False) -> None:
     """ModelRetiredError if ``model`` is retired, unless ``allow_retired`` (checking an answer
     given while it was active)."""
+    if model.slashed:
+        raise ModelRetiredError(
+            f"model {model.model_id} was slashed: a challenge showed its prover signed a wrong "
+            "selection, and no stake stands behind its answers"
+        )
     if not model.active and not allow_retired:
         raise ModelRetiredError(
             f"model {model.model_id} is retired: its prover no longer stands behind answers "
