@@ -232,7 +232,9 @@ def model_commit_cmd(
     keystore: KeystoreOpt = None,
     dev: DevAccountOpt = None,
     price: Annotated[str, typer.Option(help="Price per query, in credits.")] = "0.01",
-    margin: Annotated[int, typer.Option(help="Selection margin (integer score units).")] = 0,
+    margin: Annotated[int | None, typer.Option(
+        help="Selection margin (integer score units). Default: calibrated on the model's own "
+             "search (docs/SAFETY.md).")] = None,
     stake: Annotated[str | None, typer.Option(help="Stake in credits (default: minimum).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -247,6 +249,10 @@ def model_commit_cmd(
     from .console import out, print_json
 
     ghost_bytes, ghost = read_ghost_bytes(model_dir / GHOST_FILE)
+    if margin is None:
+        from ghostproof.prover.margin import margin_for_model_dir
+
+        margin = margin_for_model_dir(model_dir).margin
     if not 0 <= margin < 1 << 32:
         raise typer.BadParameter("--margin must fit a uint32")
     chain, dep = _connect_checked(rpc, deployment)
@@ -275,6 +281,7 @@ def model_commit_cmd(
         return
     out.print(f"model id {reg.model_id}")
     out.print(f"ghostRoot 0x{reg.ghost_root.hex()}")
+    out.print(f"selection margin {margin}")
     out.print(f"ghost file {reg.ghost_cid}; registered on chain {dep.chain_id} at block "
               f"{reg.block} ({reg.gas_register:,} gas) → {model_dir / 'anchor.json'}")
 
@@ -290,6 +297,7 @@ def model_onchain_cmd(
 ) -> None:
     """Show a registered model; with --ghost, fail unless the file's ghostRoot matches."""
     from ghostproof.adapters.chain.anchor import check_ghost_root, read_registered_model
+    from ghostproof.adapters.chain.attestations import read_attestation_at
 
     from .console import out, print_json
 
@@ -298,11 +306,14 @@ def model_onchain_cmd(
         from ghostproof.protocol.ghost import parse_ghost
 
         check_ghost_root(registered, parse_ghost(ghost_path.read_bytes()))
+    attested = read_attestation_at(rpc, deployment, model_id)
     if as_json:
-        print_json(registered.to_json())
+        print_json({**registered.to_json(), "attestation": attested.to_json() if attested else None})
         return
     for key, value in registered.to_json().items():
         out.print(f"{key:16} {value}")
+    if attested is not None:
+        out.print(f"{'attested':16} {attested.line()}")
     if ghost_path is not None:
         out.print(f"[green]{ghost_path} matches the anchored ghostRoot[/green]")
 

@@ -22,7 +22,8 @@ from ghostproof.protocol.hashing import from_hex
 from ghostproof.protocol.jsonlimits import load_json
 
 DEFAULT_PRICE = ONE_CREDIT // 100  # 0.01 credit per query
-DEFAULT_MARGIN = 0
+#: None: register the margin prover.margin.margin_for_model_dir calibrates (docs/SAFETY.md).
+DEFAULT_MARGIN: int | None = None
 DEMO_FUNDING_WEI = 10**18
 
 
@@ -139,15 +140,20 @@ def embedded_anchor(
     model_dir: Path,
     *,
     price: int = DEFAULT_PRICE,
-    margin: int = DEFAULT_MARGIN,
+    margin: int | None = DEFAULT_MARGIN,
     params: DeployParams | None = None,
 ) -> AnchorResult:
     """Start an embedded chain, deploy, fund the prover, and register ``model_dir``'s model.
 
     The prover is ``model_dir/prover.key`` if present, else dev account 1; it is given ETH
-    and exactly the minimum stake in credits. ``gas`` holds the gas of every step.
+    and exactly the minimum stake in credits. ``gas`` holds the gas of every step. ``margin``
+    None registers the calibrated one (prover.margin.margin_for_model_dir).
     """
     ghost_bytes, ghost = read_ghost_bytes(model_dir / GHOST_FILE)
+    if margin is None:
+        from .margin import margin_for_model_dir
+
+        margin = margin_for_model_dir(model_dir).margin
     params = params or DeployParams()
     chain = embedded_chain()
     deployer = dev_account(chain, 0)

@@ -32,6 +32,8 @@ from ghostproof.protocol.errors import InputError, UnsafeSelectionError
 from .index import Selection
 
 if TYPE_CHECKING:
+    from ghostproof.protocol.ghost import GhostFile
+
     from .prove import Prover
 
 UINT32_MAX = (1 << 32) - 1
@@ -124,9 +126,27 @@ def calibrate(prover: Prover, inputs: np.ndarray, *, safety: float = SAFETY_FACT
                 worst[i] = max(worst[i], excess(exact[i].all_scores(lp.q), lp.selected, lp.tau))
     finally:
         prover.selection_margin = saved
-    floors = tuple(math.ceil(min_rel * score_scale(layer.spec.s_k)) for layer in layers)
+    floors = layer_floors(prover.model.ghost, min_rel)
     needed = max(max(floors), math.ceil(safety * max(worst)))
     return Calibration(min(needed, UINT32_MAX), tuple(worst), floors, len(inputs))
+
+
+def layer_floors(ghost: GhostFile, min_rel: float = MIN_REL_MARGIN) -> tuple[int, ...]:
+    """Each layer's smallest margin, ceil(``min_rel`` · F) with F = 127/s_K from the ghost
+    header alone (no weights needed); a registered margin is at least their maximum."""
+    return tuple(math.ceil(min_rel * score_scale(spec.s_k)) for spec in ghost.header.layers)
+
+
+def margin_for_model_dir(directory: Path, queries: int = CALIBRATION_QUERIES) -> Calibration:
+    """The margin to register for the model in ``directory`` when none is given:
+    :func:`calibrate_model_dir` when the directory holds the weights, else (a ghost file
+    alone) :func:`layer_floors` of its header (``queries`` = 0, no excess measured)."""
+    from ghostproof.adapters.storage.layout import GHOST_FILE, matrix_path, read_ghost
+
+    if matrix_path(directory, 0, "K").exists():
+        return calibrate_model_dir(directory, queries)
+    floors = layer_floors(read_ghost(directory / GHOST_FILE))
+    return Calibration(min(max(floors), UINT32_MAX), (), floors, 0)
 
 
 def calibrate_model_dir(directory: Path, queries: int = CALIBRATION_QUERIES) -> Calibration:

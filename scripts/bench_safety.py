@@ -220,7 +220,9 @@ def table_margins(case: Case, results: dict[tuple[int, int], dict[str, np.ndarra
 
 def main(argv: list[str] | None = None) -> int:
     """Measure every size of ``argv``; print the markdown report and write ``--out``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="100000", help="comma-separated N values")
     parser.add_argument("--queries", type=int, default=10_000, help="honest queries per size")
     parser.add_argument("--efs", default="128,256,512,1024,2048", help="HNSW search breadths")

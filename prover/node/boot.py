@@ -6,10 +6,11 @@ a model id the registry does not know (UnknownModelError) or that is retired
 (ModelRetiredError), a model directory whose ghostRoot is not the one registered for the id
 (RootMismatchError), and a key that is not the registered prover (NotRegisteredProverError);
 then it loads the model, opens the ledger and wires the service; the prover refuses
-selections the model's registered ``selectionMargin`` does not cover (prover/margin.py). :func:`serve` runs the app
-until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the service, which redeems);
-:class:`NodeThread` runs it in a thread of the caller's process, beside its clients. Used by
-``ghostproof serve`` (cli/node.py), ``ghostproof demo`` (cli/demo.py) and the tests.
+selections the model's registered ``selectionMargin`` does not cover (prover/margin.py).
+:func:`serve` runs the app until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the
+service, which redeems); :class:`NodeThread` runs it in a thread of the caller's process,
+beside its clients. Used by ``ghostproof serve`` (cli/node.py), ``ghostproof demo``
+(cli/demo.py) and the tests.
 """
 
 from __future__ import annotations
