@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-safety vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-ipfs: install
 
 bench-node: install
 	$(PY) scripts/bench_node.py --n 100000 --duration 10 --clients 1,4,16 --out bench-out/bench_node.md
+
+bench-safety: install
+	$(PY) scripts/bench_safety.py --sizes 100000,1000000 --out bench-out/safety.md
 
 vectors: install
 	$(PY) scripts/make_vectors.py
