@@ -20,6 +20,7 @@ from ghostproof.protocol.errors import GhostproofError, exit_code
 from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.layer import output_values, top1
 
+from . import attest as cli_attest
 from . import chain as cli_chain
 from . import ipfs as cli_ipfs
 from . import node as cli_node
@@ -333,6 +334,7 @@ cli_chain.register(app, model_app)
 cli_node.register(app)
 cli_ipfs.register(app, model_app)
 cli_wallet.register(app)
+cli_attest.register(app)
 
 
 try:  # typer ≥ 0.22 vendors click: its usage errors are not click's own classes

@@ -298,6 +298,7 @@ def query_cmd(
     """Ask a prover node, pay it from the wallet, and accept the answer only if it verifies
     against the model registered on the chain. Exit 1 if it does not (kept as evidence; the
     wallet stops paying that prover)."""
+    from ghostproof.adapters.chain.attestations import read_attestation
     from ghostproof.adapters.storage.answers import parse_nonce
     from ghostproof.verifier.wallet import Wallet
 
@@ -308,14 +309,17 @@ def query_cmd(
     with Wallet(where, _account(chain, where, keystore, dev)) as wallet, \
             wallet.client(node, chain=chain, deployment=dep, binary=binary) as client:
         answer = client.query(model_id, x, nonce=nonce_bytes)
+    attested = read_attestation(chain, dep, model_id) if dep.attestations else None
     if as_json:
-        print_json(answer.to_json())
+        print_json({**answer.to_json(), "attestation": attested.to_json() if attested else None})
         return
     out.print(f"[green]verified[/green]: top-1 = {answer.top1}, signed by {answer.prover} "
               f"(model {model_id}, root from chain {dep.chain_id}; {answer.verify_ms:.2f} ms)")
     out.print(f"paid {cli_chain._whole(answer.price)} credits (cumulative "
               f"{cli_chain._whole(answer.cumulative)}); kept in {answer.path}")
     out.print("output: " + " ".join(f"{v:.4g}" for v in answer.values))
+    if attested is not None:
+        out.print(f"availability: {attested.line()}")
 
 
 def register(app: typer.Typer) -> None:

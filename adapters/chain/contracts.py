@@ -19,7 +19,7 @@ from eth_utils import keccak, to_checksum_address
 
 from ghostproof.protocol.errors import DeploymentError
 
-DEPLOYABLE = ("GhostCredit", "GhostRegistry", "CreditEscrow")
+DEPLOYABLE = ("GhostCredit", "GhostRegistry", "CreditEscrow", "GhostAttestations")
 
 
 def artifacts_dir() -> Traversable:

@@ -1,8 +1,10 @@
-"""Deploying the three contracts, and the deployment file that records where they are.
+"""Deploying the four contracts, and the deployment file that records where they are.
 
 The deployment file is JSON ``{"chainId", "rpc", "block", "deployer", "contracts":
-{"GhostCredit", "GhostRegistry", "CreditEscrow"}, "params"}``, written atomically
-(temporary file, then rename), so a failed deploy leaves no half-written file.
+{"GhostCredit", "GhostRegistry", "CreditEscrow", "GhostAttestations"}, "params"}``, written
+atomically (temporary file, then rename), so a failed deploy leaves no half-written file.
+``GhostAttestations`` may be absent (a deployment made before it existed): everything but
+availability attestations works without it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class DeployParams:
     min_stake: int = 100 * ONE_CREDIT
     unbonding_period_s: int = 12 * 3600
     withdrawal_delay_s: int = 24 * 3600
+    attestation_epoch_s: int = 24 * 3600
 
     def to_json(self) -> dict[str, int]:
         """The params' JSON object."""
@@ -46,6 +49,7 @@ class DeployParams:
             "minStake": self.min_stake,
             "unbondingPeriod": self.unbonding_period_s,
             "withdrawalDelay": self.withdrawal_delay_s,
+            "attestationEpoch": self.attestation_epoch_s,
         }
 
 
@@ -61,19 +65,23 @@ class Deployment:
     deployer: str
     rpc: str | None = None
     params: dict[str, int] = field(default_factory=dict)
+    attestations: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The deployment file's JSON object."""
+        contracts = {
+            "GhostCredit": self.credit,
+            "GhostRegistry": self.registry,
+            "CreditEscrow": self.escrow,
+        }
+        if self.attestations is not None:
+            contracts["GhostAttestations"] = self.attestations
         return {
             "chainId": self.chain_id,
             "rpc": self.rpc,
             "block": self.block,
             "deployer": self.deployer,
-            "contracts": {
-                "GhostCredit": self.credit,
-                "GhostRegistry": self.registry,
-                "CreditEscrow": self.escrow,
-            },
+            "contracts": contracts,
             "params": self.params,
         }
 
@@ -91,10 +99,12 @@ class Deployment:
                 deployer=obj["deployer"],  # type: ignore[index]
                 rpc=obj.get("rpc"),  # type: ignore[union-attr]
                 params=dict(obj.get("params", {})),  # type: ignore[union-attr]
+                attestations=contracts.get("GhostAttestations"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DeploymentError(f"{source} is not a ghostproof deployment file") from exc
-        for address in (dep.credit, dep.registry, dep.escrow):
+        optional = (dep.attestations,) if dep.attestations is not None else ()
+        for address in (dep.credit, dep.registry, dep.escrow, *optional):
             if not isinstance(address, str) or not is_checksum_address(address):
                 raise DeploymentError(f"{source} holds a malformed address {address!r}")
         return dep
@@ -162,6 +172,7 @@ def check_deployment(chain: Chain, deployment: Deployment) -> None:
             ("GhostRegistry", deployment.registry),
             ("CreditEscrow", deployment.escrow),
             ("GhostCredit", deployment.credit),
+            *((("GhostAttestations", deployment.attestations),) if deployment.attestations else ()),
         ):
             if not chain.w3.eth.get_code(address):
                 raise DeploymentError(
@@ -177,7 +188,7 @@ def contract(chain: Chain, name: str, address: str) -> Any:
 def deploy_all(
     chain: Chain, account: LocalAccount, params: DeployParams | None = None
 ) -> tuple[Deployment, dict[str, int]]:
-    """Deploy GhostCredit, GhostRegistry and CreditEscrow from ``account``.
+    """Deploy GhostCredit, GhostRegistry, CreditEscrow and GhostAttestations from ``account``.
 
     Returns the deployment and the gas used per step (keys ``deploy GhostCredit`` …,
     ``seed GhostRegistry``, ``seed CreditEscrow``).
@@ -189,11 +200,13 @@ def deploy_all(
         "GhostCredit": (account.address, params.credits_per_wei),
     }
     block = 0
-    for name in ("GhostCredit", "GhostRegistry", "CreditEscrow"):
+    for name in ("GhostCredit", "GhostRegistry", "CreditEscrow", "GhostAttestations"):
         if name == "GhostRegistry":
             args[name] = (addresses["GhostCredit"], params.min_stake, params.unbonding_period_s)
         if name == "CreditEscrow":
             args[name] = (addresses["GhostCredit"], params.withdrawal_delay_s)
+        if name == "GhostAttestations":
+            args[name] = (addresses["GhostRegistry"], params.attestation_epoch_s)
         artifact = load_artifact(name)
         factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         receipt = transact(chain, account, factory.constructor(*args[name]), f"deploy {name}")
@@ -214,6 +227,7 @@ def deploy_all(
         credit=addresses["GhostCredit"],
         registry=addresses["GhostRegistry"],
         escrow=addresses["CreditEscrow"],
+        attestations=addresses["GhostAttestations"],
         block=block,
         deployer=account.address,
         rpc=chain.rpc_url,

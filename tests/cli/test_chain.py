@@ -39,7 +39,7 @@ def deployed(anvil_node: Anvil, tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_deploy_writes_deployment(deployed: Path) -> None:
     doc = json.loads(deployed.read_text())
     assert doc["chainId"] == 31337
-    assert set(doc["contracts"]) == {"GhostCredit", "GhostRegistry", "CreditEscrow"}
+    assert set(doc["contracts"]) == {"GhostCredit", "GhostRegistry", "CreditEscrow", "GhostAttestations"}
 
 
 def test_model_commit_registers(deployed: Path, tmp_path: Path, capsys) -> None:
