@@ -20,6 +20,8 @@ from ghostproof.prover.margin import (
     calibration_inputs,
     check_selection,
     excess,
+    layer_floors,
+    margin_for_model_dir,
     score_scale,
 )
 from ghostproof.prover.modeldir import write_model_dir
@@ -141,6 +143,16 @@ def test_calibrate_model_dir(tmp_path: Path) -> None:
     write_model_dir(tmp_path / "m", fm, order=False, index=False)
     cal = calibrate_model_dir(tmp_path / "m", queries=12)
     assert cal.queries == 12 and 0 < cal.margin <= UINT32_MAX
+
+
+def test_margin_for_a_ghost_file_alone_is_the_floor(tmp_path: Path) -> None:
+    fm = synthetic_model(n=200, d=16, layers=2, k=4, seed=3, n_samples=4)
+    md = write_model_dir(tmp_path / "m", fm, order=False, index=False)
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "ghost.json").write_bytes(md.ghost.to_bytes())
+    cal = margin_for_model_dir(tmp_path / "g")
+    assert cal.queries == 0 and cal.margin == max(layer_floors(md.ghost)) > 0
+    assert margin_for_model_dir(tmp_path / "m", queries=8).margin >= cal.margin
 
 
 def test_calibration_inputs_start_with_the_samples() -> None:
