@@ -58,8 +58,10 @@ class Prover:
     ):
         """``retrievers`` gives one per layer (default: exact search, for small models).
 
-        Each layer re-ranks min(N, candidates_factor · k) candidates exactly (an HNSW search
-        then explores at least that many: hnswlib searches with max(ef, n)).
+        Each layer re-ranks min(N, max(candidates_factor · k, the retriever's ``ef`` if it has
+        one)) candidates exactly: hnswlib searches with max(ef, n), so the whole search beam
+        is re-ranked (it costs n·d multiply-adds, far less than the search) and the
+        candidates reach as far below τ as the search did.
         ``selection_margin`` is the model's registered margin: with it, prove() refuses a
         selection :func:`prover.margin.check_selection` rejects; None checks nothing.
         """
@@ -99,8 +101,10 @@ class Prover:
         y = np.zeros(0, dtype=np.int64)
         for i, layer in enumerate(self.model.layers):
             spec = layer.spec
-            n_candidates = min(spec.n, max(self.candidates_factor * spec.k, spec.k))
-            selection = select_candidates(self.retrievers[i], q, layer.keys, spec.k, n_candidates)
+            retriever = self.retrievers[i]
+            beam = int(getattr(retriever, "ef", 0))
+            n_candidates = min(spec.n, max(self.candidates_factor * spec.k, spec.k, beam))
+            selection = select_candidates(retriever, q, layer.keys, spec.k, n_candidates)
             check_selection(selection, self.selection_margin, i)
             sel = [int(j) for j in selection.ids]
             key_cols = np.asarray(layer.keys[sel])

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ghostproof.protocol.constants import INT8_MAX
 from ghostproof.protocol.layer import quantise_keys, quantise_query
 from ghostproof.prover.index import HnswRetriever
+from ghostproof.prover.margin import CALIBRATION_QUERIES, MIN_REL_MARGIN, SAFETY_FACTOR
 from ghostproof.prover.order import locality_order
 from ghostproof.prover.synthetic import noisy_queries, structured_patterns
 
@@ -63,6 +64,27 @@ class Case:
     def scale(self) -> float:
         """F = 127 / s_K: the integer score of a unit query against a column equal to it."""
         return INT8_MAX / self.s_k
+
+
+@dataclass
+class Report:
+    """What the tables need of a case: N, the score scale F, the number of queries."""
+
+    n: int
+    scale: float
+    queries: int
+
+
+def load_results(n: int, cache: Path) -> tuple[Report, dict[tuple[int, int], dict[str, np.ndarray]]]:
+    """The per-query arrays :func:`save_results` wrote for N = ``n`` (``--report-only``)."""
+    data = np.load(cache / f"n{n}" / "results.npz")
+    results: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for name in data.files:
+        if name != "scale":
+            ef, f, stat = name.split("_", 2)
+            results.setdefault((int(ef[2:]), int(f[1:])), {})[stat] = data[name]
+    queries = len(next(iter(results.values()))["excess"])
+    return Report(n, float(data["scale"]), queries), results
 
 
 def load_case(n: int, m: int, cache: Path) -> Case:
@@ -173,11 +195,11 @@ def _pct(x: float) -> str:
     return "0" if x == 0 else f"{100 * x:.2f} %"
 
 
-def table_excess(case: Case, results: dict[tuple[int, int], dict[str, np.ndarray]]) -> list[str]:
+def table_excess(case: Report, results: dict[tuple[int, int], dict[str, np.ndarray]]) -> list[str]:
     """Markdown: per setting, recall, how often and by how much S misses the exact top-k."""
     f_ = case.scale
     lines = [
-        f"### N = {case.n:,} (score scale F = 127/s_K = {f_:,.0f}; {len(case.qs):,} queries)",
+        f"### N = {case.n:,} (score scale F = 127/s_K = {f_:,.0f}; {case.queries:,} queries)",
         "",
         "| ef | cand. factor (n) | search ms | recall@32 | excess > 0 | max excess (/F) "
         "| p99.9 excess | min depth (/F) | median depth |",
@@ -193,7 +215,7 @@ def table_excess(case: Case, results: dict[tuple[int, int], dict[str, np.ndarray
     return [*lines, ""]
 
 
-def table_margins(case: Case, results: dict[tuple[int, int], dict[str, np.ndarray]]) -> list[str]:
+def table_margins(case: Report, results: dict[tuple[int, int], dict[str, np.ndarray]]) -> list[str]:
     """Markdown: per setting and margin, the fraction challengeable, the fraction the refusal
     rule (depth < margin) refuses, and the challengeable ones it would not have refused."""
     f_ = case.scale
@@ -218,6 +240,41 @@ def table_margins(case: Case, results: dict[tuple[int, int], dict[str, np.ndarra
     return [*lines, ""]
 
 
+def table_calibration(case: Report, results: dict[tuple[int, int], dict[str, np.ndarray]],
+                      trials: int = 1000) -> list[str]:
+    """Markdown: prover/margin.calibrate simulated ``trials`` times per setting (n = ef, the
+    whole beam re-ranked): margin = max(MIN_REL_MARGIN · F, SAFETY_FACTOR · the largest excess
+    of CALIBRATION_QUERIES queries drawn from the measured ones); how often that margin leaves
+    any of all the queries challengeable, and how often the depth rule then refuses."""
+    f_ = case.scale
+    rng = np.random.default_rng(0)
+    lines = [
+        f"Calibrated margin (simulated {trials} times: {CALIBRATION_QUERIES} queries, safety "
+        f"×{SAFETY_FACTOR:g}, floor {MIN_REL_MARGIN:g}·F), n = ef, N = {case.n:,}:",
+        "",
+        "| ef = n | median margin (/F) | max margin (/F) | P(any query challengeable) "
+        "| challengeable (mean) | depth rule refuses (mean) | P(any challengeable, not refused) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (ef, fac), st in sorted(results.items()):
+        if fac * K != ef:
+            continue
+        ex, dp = st["excess"], st["depth"]
+        picks = rng.integers(0, len(ex), size=(trials, CALIBRATION_QUERIES))
+        worst = ex[picks].max(axis=1)
+        margins = np.maximum(np.ceil(MIN_REL_MARGIN * f_), np.ceil(SAFETY_FACTOR * worst))
+        chall = ex[None, :] > margins[:, None]
+        refused = (dp[None, :] < margins[:, None]) & (ef < case.n)
+        unsafe = (chall & ~refused).any(axis=1)
+        chall, refused = chall.mean(axis=1), refused.mean(axis=1)
+        lines.append(
+            f"| {ef} | {np.median(margins):.0f} ({np.median(margins) / f_:.3f}) "
+            f"| {margins.max():.0f} ({margins.max() / f_:.3f}) | {_pct(float((chall > 0).mean()))} "
+            f"| {_pct(float(chall.mean()))} | {_pct(float(refused.mean()))} | {_pct(float(unsafe.mean()))} |"
+        )
+    return [*lines, ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure every size of ``argv``; print the markdown report and write ``--out``."""
     parser = argparse.ArgumentParser(
@@ -229,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", default="1,2,4,8,16,32,64", help="candidates_factor values")
     parser.add_argument("--cache", type=Path, default=Path("bench-out/safety"))
     parser.add_argument("--out", type=Path, default=Path("bench-out/safety.md"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="tables from the cached per-query results; no search")
     args = parser.parse_args(argv)
     efs = [int(e) for e in args.efs.split(",") if e]
     factors = [int(f) for f in args.factors.split(",") if f]
@@ -240,10 +299,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        case = load_case(n, args.queries, args.cache)
-        results = measure(case, efs, factors)
-        save_results(case, results, args.cache)
-        lines += table_excess(case, results) + table_margins(case, results)
+        if args.report_only:
+            report, results = load_results(n, args.cache)
+        else:
+            case = load_case(n, args.queries, args.cache)
+            results = measure(case, efs, factors)
+            save_results(case, results, args.cache)
+            report = Report(n, case.scale, len(case.qs))
+        lines += table_excess(report, results) + table_margins(report, results)
+        lines += table_calibration(report, results)
     report = "\n".join(lines)
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
