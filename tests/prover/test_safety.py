@@ -94,6 +94,26 @@ def test_default_prover_refuses_no_sample_at_its_calibrated_margin(setup) -> Non
         prover.prove(x)
 
 
+class Beam(Shallow):
+    """Records how many candidates the prover asked for; has an HNSW-like ``ef``."""
+
+    def __init__(self, keys: np.ndarray, ef: int):
+        super().__init__(keys, 0)
+        self.ef = ef
+        self.asked: list[int] = []
+
+    def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        self.asked.append(n)
+        return self._exact.search(q, n)
+
+
+def test_prover_reranks_the_whole_search_beam(setup) -> None:
+    model, samples = setup  # N = 300, k = 8
+    wide, narrow = Beam(model.layers[0].keys, 100), Beam(model.layers[1].keys, 4)
+    _prover(model, [wide, narrow], candidates_factor=2).prove(samples[0])
+    assert wide.asked == [100] and narrow.asked == [16]  # max(ef, factor · k), at most N
+
+
 def test_selection_reports_tau_and_depth(setup) -> None:
     model, samples = setup
     layer = model.layers[0]
