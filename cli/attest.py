@@ -68,13 +68,14 @@ def sign_cmd(
     """Audit model MODEL_ID (every chunk checked, its ghostRoot rebuilt and compared with the
     chain), then sign that it is available for the current epoch. Exit 1, nothing signed, if
     the audit fails."""
-    from ghostproof.verifier.attest import attest_model, write_signature
+    from ghostproof.verifier.attest import attest_model, attest_target, write_signature
 
     chain, dep = cli_chain._connect_checked(rpc, deployment)
     account = cli_chain.signing_account(chain, keystore, dev)
+    target = attest_target(chain, dep, model_id)
     with byte_progress("audit", as_json) as bar:
         attested = attest_model(
-            chain, dep, account, model_id, model_dir=model_dir, open_store=store.open,
+            chain, dep, account, target, model_dir=model_dir, open_store=store.open,
             timeout=store.timeout, on_progress=bar.advance, on_ghost=bar.size_for,
         )
     signed = attested.signed

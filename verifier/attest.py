@@ -28,7 +28,7 @@ from ghostproof.adapters.chain.attestations import (
 )
 from ghostproof.adapters.chain.deployment import Deployment
 from ghostproof.adapters.chain.provider import Chain
-from ghostproof.adapters.chain.registry import read_model
+from ghostproof.adapters.chain.registry import RegisteredModel, read_model
 from ghostproof.adapters.fileio import atomic_write, read_capped
 from ghostproof.adapters.storage.store import BlockStore
 from ghostproof.adapters.storage.transfer import Progress
@@ -45,6 +45,22 @@ def bls_secret_key(account: LocalAccount) -> int:
 
 
 @dataclass(frozen=True)
+class Target:
+    """What an attestation will be about: the registered model and the epoch to sign for."""
+
+    model: RegisteredModel
+    epoch: int
+
+
+def attest_target(chain: Chain, deployment: Deployment, model_id: int) -> Target:
+    """Model ``model_id`` as registered and the current epoch, read before the audit (a long
+    audit may cross an epoch boundary: the signature is for the epoch it started in).
+    UnknownModelError for an unknown id; DeploymentError without GhostAttestations."""
+    epoch = current_epoch(chain, deployment)
+    return Target(read_model(chain, deployment, model_id), epoch)
+
+
+@dataclass(frozen=True)
 class Attested:
     """A signed attestation and the audit behind it."""
 
@@ -56,7 +72,7 @@ def attest_model(
     chain: Chain,
     deployment: Deployment,
     account: LocalAccount,
-    model_id: int,
+    target: Target,
     *,
     model_dir: Path | None = None,
     open_store: Callable[[], BlockStore] | None = None,
@@ -64,15 +80,14 @@ def attest_model(
     on_progress: Progress | None = None,
     on_ghost: Callable[[GhostFile], None] | None = None,
 ) -> Attested:
-    """Audit model ``model_id`` against its registered ghostRoot — from ``model_dir`` if given,
-    else its ghost file CID from the store ``open_store()`` opens — and sign it for the current
-    epoch with ``account``'s BLS key.
+    """Audit ``target``'s model (:func:`attest_target`) against its registered ghostRoot —
+    from ``model_dir`` if given, else its ghost file CID from the store ``open_store()`` opens —
+    and sign it for ``target.epoch`` with ``account``'s BLS key.
 
     RootMismatchError (exit 1, nothing signed) when the audit fails; the store's errors when a
-    block is missing; UnknownModelError for an unknown id.
+    block is missing.
     """
-    model = read_model(chain, deployment, model_id)
-    epoch = current_epoch(chain, deployment)  # before the audit: a long audit may cross epochs
+    model, epoch, model_id = target.model, target.epoch, target.model.model_id
     if model_dir is not None:
         report = audit_dir(model_dir, expected_ghost_root=model.ghost_root, on_progress=on_progress,
                            on_ghost=on_ghost)
