@@ -1,5 +1,6 @@
 """CLI commands for IPFS: ``model publish``, ``model fetch``, ``model export-car``,
-``model import-car``, ``audit`` and ``ipfs serve``. Each parses its options, calls one function
+``model import-car``, ``audit`` (its ``--watch``: cli/challenge.py) and ``ipfs serve``.
+Each parses its options, calls one function
 of ghostproof.adapters.storage (transfer, car, store) or ghostproof.verifier.audit, and renders
 the report; each failure is one of their errors, printed as one line by the top-level main
 (exit 1 audit mismatch, 2 bad input or corrupt bytes, 3 store unreachable or block not found).
@@ -14,6 +15,8 @@ import typer
 
 from ghostproof.protocol.hashing import from_hex
 
+from .chain import DevAccountOpt, KeystoreOpt
+from .challenge import ModelDirOpt, watch_answers
 from .console import byte_progress, err, out, print_json
 from .options import (
     JsonOpt,
@@ -90,22 +93,45 @@ def model_fetch(
 @store_options()
 def audit(
     target: Annotated[
-        str, typer.Argument(help="A model directory, a ghost file CID, or an on-chain model id.")
-    ],
+        str | None, typer.Argument(help="A model directory, a ghost file CID, or an on-chain model id.")
+    ] = None,
     root: Annotated[
         str | None, typer.Option("--root", help="Expected ghostRoot (0x…), when not read from the chain.")
     ] = None,
     rpc: ModelRpcOpt = None,
     deployment: ModelDeploymentOpt = None,
+    watch: Annotated[
+        Path | None,
+        typer.Option("--watch", help="Watch a folder of kept answers (e.g. the wallet's "
+                     "~/.ghostproof/answers) and challenge wrong selections.", show_default=False),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="--watch: check what is there, then exit.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="--watch: seconds between looks.")
+    ] = 10.0,
+    model_dirs: ModelDirOpt = None,
+    keystore: KeystoreOpt = None,
+    dev_account: DevAccountOpt = None,
     *,
     store: StoreChoice,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rebuild every layer root and the ghostRoot from the chunks, and compare with the chain.
+    """Rebuild every layer root and the ghostRoot from the chunks, and compare with the chain;
+    or, with --watch DIR, re-check every kept answer's selection and challenge wrong ones.
 
     Prints OK per layer and matrix, or the first chunk that does not match. Exit 1 on any
-    mismatch.
+    mismatch. --watch prints one line per answer and a summary; it challenges from
+    --keystore/--dev-account (without one it only reports).
     """
+    if watch is not None:
+        if target is not None or root is not None:
+            raise typer.BadParameter("--watch takes a folder of answers, not a model to audit")
+        watch_answers(watch, model_dirs=model_dirs, rpc=rpc, deployment=deployment, keystore=keystore,
+                      dev_account=dev_account, once=once, interval=interval, state=None, store=store,
+                      as_json=as_json)
+        return
+    if target is None:
+        raise typer.BadParameter("give a model to audit (directory, ghost CID or model id), or --watch DIR")
     from ghostproof.verifier.audit import audit_model
 
     expected = from_hex(root, "--root", 32) if root is not None else None

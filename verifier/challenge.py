@@ -41,6 +41,11 @@ from ghostproof.protocol.receipt import recover_signer
 from ghostproof.protocol.response import Response
 
 
+#: The sender a dry run simulates when no account is given (any address but zero: the
+#: reward transfer to address(0) would revert).
+DRY_RUN_SENDER = "0x000000000000000000000000000000000000dEaD"
+
+
 class ModelWeights:
     """The K matrices of one model, loaded on first use and each checked against the ghost
     file's layer root (so every column a challenge reveals is committed)."""

@@ -69,9 +69,14 @@ class WalletHome:
         """Where the ghost file anchored as ``ghost_root`` is kept."""
         return self.root / GHOSTS_DIR / f"0x{ghost_root.hex()}.json"
 
+    @property
+    def answers(self) -> Path:
+        """The folder of every answer kept (what ``audit --watch`` watches by default)."""
+        return self.root / ANSWERS_DIR
+
     def answer(self, request_hash: bytes, *, rejected: bool = False) -> Path:
         """The folder of the answer to the request ``request_hash`` (verified, or rejected)."""
-        base = self.root / ANSWERS_DIR
+        base = self.answers
         if rejected:
             base = base / REJECTED_DIR
         return base / f"0x{request_hash.hex()}"
