@@ -22,6 +22,7 @@ from ghostproof.protocol.layer import output_values, top1
 
 from . import attest as cli_attest
 from . import chain as cli_chain
+from . import challenge as cli_challenge
 from . import ipfs as cli_ipfs
 from . import node as cli_node
 from . import wallet as cli_wallet
@@ -335,6 +336,7 @@ cli_node.register(app)
 cli_ipfs.register(app, model_app)
 cli_wallet.register(app)
 cli_attest.register(app)
+cli_challenge.register(app)
 
 
 try:  # typer ≥ 0.22 vendors click: its usage errors are not click's own classes
