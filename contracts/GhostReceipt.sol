@@ -63,4 +63,16 @@ library GhostReceipt {
         }
         return keccak256(packed);
     }
+
+    /**
+     * @notice The same selection hash from the indices already packed (4 big-endian bytes
+     * each), as a challenge passes them: no loop, one keccak over the calldata.
+     */
+    function packedLayerSelectionHash(uint16 layer, bytes calldata q, int32 tau, bytes calldata selectedPacked)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(TAG_LAYER_SELECTION, layer, q, tau, selectedPacked));
+    }
 }

@@ -57,13 +57,14 @@ contract GhostRegistry is EIP712 {
     }
 
     /// @notice The disputed layer of a receipt and the other layers' selection hashes.
-    /// @dev `layerHashes` holds every layer's selection hash in layer order; its entry
+    /// @dev `selected` is S_ℓ packed as the selection hash packs it: 4 big-endian bytes per
+    /// index. `layerHashes` holds every layer's selection hash in layer order; its entry
     /// `layer` is ignored and replaced by the hash of (layer, q, tau, selected).
     struct SelectionClaim {
         uint16 layer;
         bytes q;
         int32 tau;
-        uint32[] selected;
+        bytes selected;
         bytes32[] layerHashes;
     }
 
@@ -94,8 +95,6 @@ contract GhostRegistry is EIP712 {
     uint256 private _nextModelId;
 
     mapping(uint256 modelId => Model) private _models;
-    /// @notice Receipt digests that have slashed a stake.
-    mapping(bytes32 receiptDigest => bool) public slashedReceipts;
 
     /// @notice ghostRoot is zero.
     error GhostRegistryZeroRoot();
@@ -128,8 +127,10 @@ contract GhostRegistry is EIP712 {
     error GhostRegistryWrongGhostRoot(uint256 modelId, bytes32 given, bytes32 anchored);
     /// @notice The disputed layer is not one of the receipt's layers.
     error GhostRegistryLayerOutOfRange(uint256 layer, uint256 nLayerHashes);
-    /// @notice This receipt has already slashed the stake.
-    error GhostRegistryReceiptAlreadySlashed(bytes32 receiptDigest);
+    /// @notice The model's stake was already slashed (by the receipt its ProverSlashed event names).
+    error GhostRegistryAlreadySlashed(uint256 modelId);
+    /// @notice The packed selection's length is not a multiple of 4 bytes.
+    error GhostRegistryBadSelectionLength(uint256 length);
     /// @notice The signature is malformed or not low-s (OpenZeppelin ECDSA).
     error GhostRegistryBadSignature(bytes32 receiptDigest);
     /// @notice The receipt was signed by `signer`, not by the model's prover.
@@ -284,7 +285,7 @@ contract GhostRegistry is EIP712 {
      * against the ghostRoot, `column` is not selected and is in the K root, and its exact
      * score q·K_column exceeds tau + the model's selection margin. Then the whole stake is
      * slashed: {CHALLENGER_SHARE_BPS} to the caller, the rest burned; the model is
-     * deactivated and the receipt recorded, so it slashes once.
+     * deactivated and marked slashed, so a receipt (indeed a model) slashes once.
      * @param receipt the signed receipt (selection hash recomputed from `claim`)
      * @param claim the disputed layer's q, tau and selection, and every layer's selection hash
      * @param evidence the layer's K root with its opening, and the skipped column with its path
@@ -387,6 +388,23 @@ contract GhostRegistry is EIP712 {
         return GhostReceipt.layerSelectionHash(layer, q, tau, selected);
     }
 
+    /// @notice The exact score q·column a challenge computes (pure; for tooling and test vectors).
+    /// @dev Reverts with GhostRegistryColumnLength when the lengths differ.
+    function challengeScore(bytes calldata q, bytes calldata column) external pure returns (int256) {
+        if (column.length != q.length) revert GhostRegistryColumnLength(column.length, q.length);
+        return GhostChallenge.score(q, column);
+    }
+
+    /// @notice The K root that K column `column` of `layer` and its Merkle path reproduce, or
+    /// zero for a path longer than 32 or too short for the index (pure; for test vectors).
+    function keyColumnRoot(uint16 layer, uint32 column, bytes calldata values, bytes32[] calldata path)
+        external
+        pure
+        returns (bytes32)
+    {
+        return GhostChallenge.processKeyPath(GhostChallenge.keyLeaf(layer, column, values), column, path);
+    }
+
     /// @notice The EIP-712 domain separator receipts are signed under on this chain.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
@@ -404,8 +422,8 @@ contract GhostRegistry is EIP712 {
         view
         returns (bytes32 digest)
     {
+        if (model.slashed) revert GhostRegistryAlreadySlashed(receipt.modelId);
         digest = _receiptDigestOf(receipt, claim);
-        if (slashedReceipts[digest]) revert GhostRegistryReceiptAlreadySlashed(digest);
         _checkChallengeable(receipt, model);
         (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecover(digest, receipt.signature);
         if (failure != ECDSA.RecoverError.NoError) revert GhostRegistryBadSignature(digest);
@@ -424,7 +442,6 @@ contract GhostRegistry is EIP712 {
         uint96 amount = model.stake;
         reward = uint96((uint256(amount) * CHALLENGER_SHARE_BPS) / 10_000);
         uint96 burned = amount - reward;
-        slashedReceipts[digest] = true;
         model.stake = 0;
         model.active = false;
         model.slashed = true;
@@ -452,8 +469,10 @@ contract GhostRegistry is EIP712 {
     {
         uint256 nLayers = claim.layerHashes.length;
         if (claim.layer >= nLayers) revert GhostRegistryLayerOutOfRange(claim.layer, nLayers);
+        if (claim.selected.length % 4 != 0) revert GhostRegistryBadSelectionLength(claim.selected.length);
         bytes32[] memory hashes = claim.layerHashes;
-        hashes[claim.layer] = GhostReceipt.layerSelectionHash(claim.layer, claim.q, claim.tau, claim.selected);
+        hashes[claim.layer] =
+            GhostReceipt.packedLayerSelectionHash(claim.layer, claim.q, claim.tau, claim.selected);
         return receiptDigest(
             receipt.modelId,
             receipt.ghostRoot,
@@ -477,9 +496,8 @@ contract GhostRegistry is EIP712 {
         );
         if (opened != ghostRoot) revert GhostRegistryBadKeyRoot(modelId, layer, evidence.keyRoot);
         uint32 column = evidence.column;
-        uint256 k = claim.selected.length;
-        for (uint256 i = 0; i < k; ++i) {
-            if (claim.selected[i] == column) revert GhostRegistryColumnSelected(layer, column);
+        if (GhostChallenge.packedContains(claim.selected, column)) {
+            revert GhostRegistryColumnSelected(layer, column);
         }
         if (evidence.values.length != claim.q.length) {
             revert GhostRegistryColumnLength(evidence.values.length, claim.q.length);

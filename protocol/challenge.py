@@ -115,13 +115,14 @@ class ChallengeEvidence:
         ]
 
     def contract_args(self) -> tuple[tuple[object, ...], tuple[object, ...], tuple[object, ...]]:
-        """(SignedReceipt, SelectionClaim, ColumnEvidence) as web3 tuples, in ABI order."""
+        """(SignedReceipt, SelectionClaim, ColumnEvidence) as web3 tuples, in ABI order; the
+        selection packed as the selection hash packs it (4 big-endian bytes per index)."""
         r = self.response
         lp = r.layers[self.layer]
         receipt = (r.request.model_id, r.ghost_root, r.request.hash, output_hash(r.output), r.signature)
         claim = (
-            self.layer, lp.q.astype(np.int8).tobytes(), int(lp.tau), [int(j) for j in lp.selected],
-            self.layer_hashes(),
+            self.layer, lp.q.astype(np.int8).tobytes(), int(lp.tau),
+            np.asarray(lp.selected, dtype=">u4").tobytes(), self.layer_hashes(),
         )
         evidence = (
             self.opening.root, self.opening.header_hash, self.opening.n_layers, list(self.opening.proof),

@@ -1,5 +1,6 @@
 """Write tests/vectors/chain.json: layer-root openings, EIP-712 voucher digests (with epochs),
-EIP-712 receipt digests and layer-selection hashes.
+EIP-712 receipt digests, layer-selection hashes, and what a challenge checks (exact column
+scores, K columns opened against their root).
 
 Both the Python tests and the contract tests (tests/adapters/chain/test_vectors.py) check them, so
 protocol/ and the Solidity compute the same bytes. Deterministic: rerunning rewrites the
@@ -20,7 +21,9 @@ import numpy as np  # noqa: E402
 from eth_account import Account  # noqa: E402
 
 from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec  # noqa: E402
-from ghostproof.protocol.hashing import keccak256, to_hex  # noqa: E402
+from ghostproof.protocol.hashing import keccak256, leaf_hashes, to_hex  # noqa: E402
+from ghostproof.protocol.layer import int_scores  # noqa: E402
+from ghostproof.protocol.merkle import build_tree, multiproof  # noqa: E402
 from ghostproof.protocol.receipt import (  # noqa: E402
     ZERO_ADDRESS,
     layer_selection_hash,
@@ -150,16 +153,49 @@ def layer_selection_vectors() -> list[dict[str, object]]:
     ]
 
 
+def challenge_score_vectors() -> list[dict[str, object]]:
+    """Exact scores q·column at lengths around the 32-byte word (1, 31, 32, 33, 256, 1000),
+    with the int8 extremes (q ±127, column −128 and 127) and all-extreme worst cases."""
+    rng = np.random.default_rng(20251126)
+    cases = []
+    for d in (1, 31, 32, 33, 256, 1000):
+        q = rng.integers(-127, 128, d, dtype=np.int8)
+        col = rng.integers(-128, 128, d, dtype=np.int8)
+        q[0], col[-1] = -127, -128
+        cases.append((q, col))
+    cases.append((np.full(256, -127, np.int8), np.full(256, -128, np.int8)))  # the largest score
+    cases.append((np.full(256, 127, np.int8), np.full(256, -128, np.int8)))  # the smallest
+    return [{"q": to_hex(q.tobytes()), "column": to_hex(c.tobytes()),
+             "score": int(int_scores(q, c.reshape(1, -1))[0])} for q, c in cases]
+
+
+def key_column_vectors() -> list[dict[str, object]]:
+    """K columns of small trees (N = 1, 2, 5, 8, 33; layers 0, 3 and 65535) with their Merkle
+    paths and the root they reproduce: first, last and middle columns."""
+    rng = np.random.default_rng(20251127)
+    cases = []
+    for n, d, layer in ((1, 4, 0), (2, 3, 3), (5, 8, 0), (8, 2, 65535), (33, 16, 7)):
+        keys = rng.integers(-128, 128, (n, d), dtype=np.int8)
+        tree = build_tree(leaf_hashes(layer, 0, keys))
+        for j in sorted({0, n // 2, n - 1}):
+            cases.append({"layer": layer, "n": n, "column": j, "values": to_hex(keys[j].tobytes()),
+                          "path": [to_hex(p) for p in multiproof(tree, [j])], "root": to_hex(tree.root)})
+    return cases
+
+
 def build_vectors() -> dict[str, object]:
     """The whole vectors document (tests/adapters/chain/test_vectors.py checks it rebuilds the file)."""
     return {
         "description": "layer-root openings against ghostRoot, CreditEscrow voucher digests, "
         "GhostRegistry receipt digests (structHash, domainSeparator and digest per domain) and "
-        "layer-selection hashes; made by scripts/make_chain_vectors.py",
+        "layer-selection hashes, exact column scores and K-column openings (what a challenge "
+        "checks); made by scripts/make_chain_vectors.py",
         "layerRoots": layer_root_vectors(),
         "vouchers": voucher_vectors(),
         "receipts": receipt_vectors(),
         "layerSelections": layer_selection_vectors(),
+        "challengeScores": challenge_score_vectors(),
+        "keyColumns": key_column_vectors(),
     }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.adapters.chain.challenge import Slash, challenge_gas, receipt_slashed, submit_challenge
+from ghostproof.adapters.chain.challenge import Slash, challenge_gas, submit_challenge
 from ghostproof.adapters.chain.deployment import Deployment
 from ghostproof.adapters.chain.provider import Chain, rpc_errors
 from ghostproof.adapters.chain.registry import RegisteredModel, read_model
@@ -39,7 +39,6 @@ from ghostproof.protocol.hashing import leaf_hashes, to_hex
 from ghostproof.protocol.merkle import MerkleTree, build_tree, multiproof
 from ghostproof.protocol.receipt import recover_signer
 from ghostproof.protocol.response import Response
-
 
 #: The sender a dry run simulates when no account is given (any address but zero: the
 #: reward transfer to address(0) would revert).
@@ -207,8 +206,6 @@ def plan_challenge(
         raise RootMismatchError(
             f"the weights from {weights.source} have ghostRoot {to_hex(weights.ghost.ghost_root)}, "
             f"model {model.model_id} anchors {to_hex(model.ghost_root)}")
-    if receipt_slashed(chain, deployment, response.digest()):
-        raise ChallengeError("this receipt has already slashed the stake")
     found = tuple(skips) if skips is not None else tuple(find_skips([response], weights)[0])
     chosen = worst_skip(found)
     if not chosen.challengeable(model.margin):

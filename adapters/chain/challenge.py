@@ -1,5 +1,5 @@
-"""GhostRegistry.challenge from Python: whether a receipt already slashed, a dry run with its
-gas, and the transaction that slashes a prover's stake (DESIGN §6).
+"""GhostRegistry.challenge from Python: a dry run with its gas, and the transaction that
+slashes a prover's stake (DESIGN §6).
 
 The evidence is built by the verifier (protocol/challenge.py); this module only sends it.
 A challenge that would fail is reported by its custom error before anything is sent
@@ -18,7 +18,7 @@ from ghostproof.protocol.challenge import ChallengeEvidence
 
 from .deployment import Deployment, contract
 from .provider import Chain
-from .tx import call, estimate, transact
+from .tx import estimate, transact
 
 
 def _registry(chain: Chain, deployment: Deployment) -> Any:
@@ -28,12 +28,6 @@ def _registry(chain: Chain, deployment: Deployment) -> Any:
 def challenge_fn(chain: Chain, deployment: Deployment, evidence: ChallengeEvidence) -> Any:
     """The bound GhostRegistry.challenge call carrying ``evidence``."""
     return _registry(chain, deployment).functions.challenge(*evidence.contract_args())
-
-
-def receipt_slashed(chain: Chain, deployment: Deployment, digest: bytes) -> bool:
-    """Whether the receipt with EIP-712 digest ``digest`` has already slashed a stake."""
-    fn = _registry(chain, deployment).functions.slashedReceipts(digest)
-    return bool(call(chain, fn, "slashedReceipts"))
 
 
 def challenge_gas(chain: Chain, deployment: Deployment, sender: str, evidence: ChallengeEvidence) -> int:

@@ -7,20 +7,30 @@ those a new prover and a new client pay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ghostproof.protocol.challenge import ChallengeEvidence
 from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
+from ghostproof.protocol.hashing import leaf_hash, node_hash
+from ghostproof.protocol.merkle import tree_depth
+from ghostproof.protocol.response import LayerProof, Request, Response
+from ghostproof.protocol.signing import sign_digest
 from ghostproof.protocol.voucher import sign_voucher
 
-from .deployment import DeployParams, deploy_all
+from .challenge import submit_challenge
+from .deployment import Deployment, DeployParams, deploy_all
 from .escrow import deposit, redeem, request_withdrawal, voucher_for, withdraw
 from .provider import Chain
 from .registry import layer_root_gas, mint_credits, register_model
 from .tx import estimate, send_eth, transact
 
+CHALLENGE_STEP = "challenge, d=256, N=10^6, k=32 (slash)"
 TARGETS = {"register (first model)": 150_000, "register": 150_000, "redeem (first)": 80_000,
-           "redeem": 80_000}
+           "redeem": 80_000, CHALLENGE_STEP: 150_000}
 
 
 def _ghost(n_layers: int, tag: int) -> GhostFile:
@@ -32,6 +42,58 @@ def _ghost(n_layers: int, tag: int) -> GhostFile:
 
 def _fund(chain: Chain, owner: LocalAccount, to: str) -> None:
     send_eth(chain, owner, to, 10**18)
+
+
+def _key_path(column: int, values: np.ndarray, siblings: list[bytes]) -> bytes:
+    """The K root that column ``column`` of layer 0 and the path ``siblings`` reproduce."""
+    node = leaf_hash(0, 0, column, values)
+    for i, sibling in enumerate(siblings):
+        node = node_hash(sibling, node) if (column >> i) & 1 else node_hash(node, sibling)
+    return node
+
+
+def challenge_case(
+    d: int = 256, n: int = 10**6, k: int = 32, seed: int = 0
+) -> tuple[GhostFile, Callable[[int, int, str, bytes], ChallengeEvidence]]:
+    """A one-layer model of shape (d, N, k) committed only along one column's path, and a
+    function (model id, chain id, registry, prover key) → evidence against a receipt that
+    skipped that column: what the contract checks costs the same as for a real model of
+    that shape (one column of d bytes, a path of ceil(log2 N) siblings, k selected)."""
+    rng = np.random.default_rng(seed)
+    column = int(rng.integers(n))
+    values = rng.integers(-127, 128, d, dtype=np.int8)
+    q = np.clip(values.astype(np.int32) + rng.integers(-3, 4, d), -127, 127).astype(np.int8)
+    siblings = [rng.bytes(32) for _ in range(tree_depth(n))]
+    spec = LayerSpec(d, 10, n, k, 1.0, 0.01, 0.01)
+    ghost = GhostFile(GhostHeader("gas-challenge", (spec,)),
+                      ((_key_path(column, values, siblings), rng.bytes(32)),))
+    others = [int(j) for j in rng.choice(n, k + 1, replace=False) if j != column][:k]
+    layer = LayerProof(q=q, tau=0, selected=tuple(sorted(others)), key_columns=np.zeros((k, d), np.int8),
+                       value_rows=np.zeros((k, 10), np.int8), key_proof=(), value_proof=())
+
+    def evidence(model_id: int, chain_id: int, registry: str, key: bytes) -> ChallengeEvidence:
+        request = Request(model_id, rng.standard_normal(d).astype(np.float32), rng.bytes(32))
+        unsigned = Response(request, ghost.ghost_root, chain_id, registry, (layer,), np.zeros(10, np.int64),
+                            Account.from_key(key).address, bytes(65))
+        signed = Response(**{**unsigned.__dict__, "signature": sign_digest(unsigned.digest(), key)})
+        return ChallengeEvidence(signed, 0, column, values, tuple(siblings), ghost.open_layer_root(0, "K"))
+
+    return ghost, evidence
+
+
+def measure_challenge_gas(chain: Chain, dep: Deployment, owner: LocalAccount, stake: int) -> int:
+    """Gas of a successful challenge (the slash included) at d = 256, N = 10^6, k = 32: a fresh
+    prover registers :func:`challenge_case`'s model and signs a wrong receipt; a fresh,
+    credit-less challenger sends the challenge (paying for its first credit balance)."""
+    prover, challenger = Account.create(), Account.create()
+    for acct in (prover, challenger):
+        _fund(chain, owner, acct.address)
+    mint_credits(chain, dep, owner, prover.address, stake)
+    ghost, evidence = challenge_case()
+    reg = register_model(chain, dep, prover, ghost.to_bytes(), ghost, price=1, margin=0, stake=stake)
+    slash = submit_challenge(chain, dep, challenger, evidence(reg.model_id, chain.chain_id, dep.registry,
+                                                              prover.key))
+    return slash.gas_used
 
 
 def measure_gas(chain: Chain, owner: LocalAccount, params: DeployParams | None = None) -> dict[str, int]:
@@ -78,6 +140,7 @@ def measure_gas(chain: Chain, owner: LocalAccount, params: DeployParams | None =
     gas["withdraw"] = int(withdraw(chain, dep, client, payee.address)["gasUsed"])
     gas["retire"] = int(transact(chain, prover, registry.functions.retire(first.model_id),
                                  "retire")["gasUsed"])
+    gas[CHALLENGE_STEP] = measure_challenge_gas(chain, dep, owner, params.min_stake)
     return gas
 
 

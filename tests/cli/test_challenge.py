@@ -51,7 +51,8 @@ def setup(anvil_env: Env, tmp_path: Path) -> Setup:
     key = load_key_file(md.path / "prover.key")
     anvil_env.send_eth(key.address, 10**18)
     model_id = anvil_env.register(md.path, key)
-    kw = {"model_id": model_id, "chain_id": anvil_env.chain.chain_id, "registry": anvil_env.deployment.registry}
+    kw = {"model_id": model_id, "chain_id": anvil_env.chain.chain_id,
+          "registry": anvil_env.deployment.registry}
     honest = cheating_prover(md.model, key, cheat_layers=(), **kw)
     cheat = cheating_prover(md.model, key, **kw)
     answers = tmp_path / "answers"
@@ -102,7 +103,9 @@ def test_honest_answer_is_refused_in_one_line(setup: Setup, capsys: pytest.Captu
     assert out.count("ok    layer") == 2
 
 
-def test_challenge_weights_from_a_store(setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_challenge_weights_from_a_store(
+    setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "blocks"
     publish(setup.model, LocalStore(store))
     code, out, err = run(capsys, "challenge", setup.cheated, *setup.chain_args(), "--store-path", store,
@@ -114,7 +117,8 @@ def test_challenge_weights_from_a_store(setup: Setup, tmp_path: Path, capsys: py
 def test_invalid_challenge_usage(setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "challenge", setup.cheated, "--model", setup.model, *setup.chain_args())
     assert code == 2 and "--keystore or --dev-account" in err
-    code, _, err = run(capsys, "challenge", tmp_path, "--model", setup.model, *setup.chain_args(), "--dry-run")
+    code, _, err = run(capsys, "challenge", tmp_path, "--model", setup.model, *setup.chain_args(),
+                       "--dry-run")
     assert code == 2 and "no response.json" in err
     other = write_model_dir(tmp_path / "other", synthetic_model(64, 16, layers=2, k=4, seed=12), index=False)
     code, _, err = run(capsys, "challenge", setup.cheated, "--model", other.path, *setup.chain_args(),

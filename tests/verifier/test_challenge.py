@@ -96,7 +96,7 @@ def test_cheated_answer_verifies_then_is_slashed_once(case: Case) -> None:
     assert (model.stake, model.active, model.slashed) == (0, False, True)
     with pytest.raises(ChallengeError, match="already slashed"):
         plan_challenge(env.chain, env.deployment, response, weights, case.challenger.address)
-    with reverts("GhostRegistryReceiptAlreadySlashed", response.digest()):
+    with reverts("GhostRegistryAlreadySlashed", case.model_id):
         submit_challenge(env.chain, env.deployment, case.challenger, plan.evidence)
 
 
@@ -242,6 +242,16 @@ def test_invalid_layer_out_of_range(valid: tuple[Case, ChallengeEvidence]) -> No
     registry = contract(case.env.chain, "GhostRegistry", case.env.deployment.registry)
     bad_claim = (2, *claim[1:])
     with reverts("GhostRegistryLayerOutOfRange", 2, 2):
+        fn = registry.functions.challenge(receipt, bad_claim, ev)
+        estimate(case.env.chain, fn, case.challenger.address)
+
+
+def test_invalid_selection_not_whole_indices(valid: tuple[Case, ChallengeEvidence]) -> None:
+    case, evidence = valid
+    receipt, claim, ev = evidence.contract_args()
+    registry = contract(case.env.chain, "GhostRegistry", case.env.deployment.registry)
+    bad_claim = (*claim[:3], claim[3][:-1], claim[4])  # the packed selection loses a byte
+    with reverts("GhostRegistryBadSelectionLength", len(claim[3]) - 1):
         fn = registry.functions.challenge(receipt, bad_claim, ev)
         estimate(case.env.chain, fn, case.challenger.address)
 

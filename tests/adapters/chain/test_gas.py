@@ -1,4 +1,5 @@
-"""Gas targets: register ≤ 150k, redeem ≤ 80k (the report itself: scripts/gas_report.py)."""
+"""Gas targets: register ≤ 150k, redeem ≤ 80k, a challenge at d=256, N=10^6 ≤ 150k (the report
+itself: scripts/gas_report.py)."""
 
 from __future__ import annotations
 
