@@ -88,6 +88,35 @@ def best_skipped(layer: int, scores: np.ndarray, selected: Sequence[int], tau: i
     return SkippedColumn(layer, column, int(masked[column]), int(tau))
 
 
+def best_skipped_batch(
+    layer: int, keys: np.ndarray, queries: np.ndarray, selections: Sequence[Sequence[int]],
+    taus: Sequence[int],
+) -> list[SkippedColumn]:
+    """:func:`best_skipped` for many queries of one layer at once, without holding every score:
+    ``keys`` (N, d) int8 are scored against ``queries`` (B, d) int8 in blocks of
+    :data:`SCORE_BLOCK` rows, keeping per query the best column outside its selection (ties →
+    lower index). InputError when a selection covers all N columns."""
+    q = np.asarray(queries, dtype=np.int8).reshape(len(selections), -1)
+    n = keys.shape[0]
+    sels = [np.asarray(sel, dtype=np.int64) for sel in selections]
+    if any(len(sel) >= n for sel in sels):
+        raise InputError(f"layer {layer}: a selection covers all {n} columns, nothing was skipped")
+    best = np.full(len(sels), np.iinfo(np.int64).min)
+    best_col = np.zeros(len(sels), dtype=np.int64)
+    cols = np.arange(len(sels))
+    for start in range(0, n, SCORE_BLOCK):
+        stop = min(n, start + SCORE_BLOCK)
+        block = exact_scores(keys[start:stop], q)
+        for b, sel in enumerate(sels):
+            block[sel[(sel >= start) & (sel < stop)] - start, b] = np.iinfo(np.int64).min
+        at = np.argmax(block, axis=0)  # first maximum: the lower index on ties
+        value = block[at, cols]
+        better = value > best  # strict: an earlier block keeps its lower index on ties
+        best[better], best_col[better] = value[better], at[better] + start
+    found = zip(best_col, best, taus, strict=True)
+    return [SkippedColumn(layer, int(c), int(v), int(t)) for c, v, t in found]
+
+
 def check_column_score(q: np.ndarray, column: np.ndarray, claimed: int) -> None:
     """InputError unless ``column``'s exact score for ``q`` is ``claimed`` (a self-check
     before anything is sent)."""

@@ -29,9 +29,8 @@ from ghostproof.adapters.storage.transfer import chunk_what, fetch_ghost
 from ghostproof.protocol.challenge import (
     ChallengeEvidence,
     SkippedColumn,
-    best_skipped,
+    best_skipped_batch,
     check_column_score,
-    exact_scores,
 )
 from ghostproof.protocol.errors import ChallengeError, RootMismatchError, TransactionRevertedError
 from ghostproof.protocol.ghost import GhostFile
@@ -103,8 +102,9 @@ class ModelWeights:
 def find_skips(responses: Sequence[Response], weights: ModelWeights) -> list[list[SkippedColumn]]:
     """For each response, the best skipped column of each of its layers.
 
-    Scores every column of each layer for all responses at once (one blocked matrix product
-    per layer). Raises ChallengeError when a response has more layers than the model.
+    Scores every column of each layer for all responses at once (blocked matrix products,
+    memory bounded by the block). Raises ChallengeError when a response has more layers than
+    the model.
     """
     n_layers = len(weights.ghost.header.layers)
     found: list[list[SkippedColumn]] = [[] for _ in responses]
@@ -113,11 +113,11 @@ def find_skips(responses: Sequence[Response], weights: ModelWeights) -> list[lis
         raise ChallengeError(f"an answer has {depth} layers, the model {n_layers}")
     for layer in range(depth):
         batch = [i for i, r in enumerate(responses) if layer < len(r.layers)]
-        queries = np.stack([responses[i].layers[layer].q for i in batch])
-        scores = exact_scores(weights.keys(layer), queries)
-        for col, i in enumerate(batch):
-            lp = responses[i].layers[layer]
-            found[i].append(best_skipped(layer, scores[:, col], lp.selected, lp.tau))
+        proofs = [responses[i].layers[layer] for i in batch]
+        skips = best_skipped_batch(layer, weights.keys(layer), np.stack([lp.q for lp in proofs]),
+                                   [lp.selected for lp in proofs], [lp.tau for lp in proofs])
+        for i, skip in zip(batch, skips, strict=True):
+            found[i].append(skip)
     return found
 
 

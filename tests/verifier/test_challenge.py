@@ -265,6 +265,20 @@ def test_exact_scores_match_integer_arithmetic() -> None:
         assert np.array_equal(exact_scores(keys, q), want)
 
 
+def test_batch_best_skipped_matches_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ghostproof.protocol import challenge as ch
+
+    monkeypatch.setattr(ch, "SCORE_BLOCK", 64)  # several blocks, ties across their edges
+    rng = np.random.default_rng(1)
+    keys = rng.integers(-2, 3, size=(300, 4), dtype=np.int8)  # many equal scores
+    queries = rng.integers(-127, 128, size=(7, 4), dtype=np.int8)
+    sels = [sorted(rng.choice(300, 5, replace=False)) for _ in range(7)]
+    got = ch.best_skipped_batch(2, keys, queries, sels, list(range(7)))
+    for b in range(7):
+        one = best_skipped(2, exact_scores(keys, queries[b])[:, 0], sels[b], b)
+        assert got[b] == one
+
+
 def test_best_skipped_prefers_the_lower_index_on_ties() -> None:
     scores = np.array([5, 9, 9, 3, 9])
     assert best_skipped(0, scores, [], 4).column == 1
