@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-safety vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-safety vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-large: install
 
 bench-ipfs: install
 	$(PY) scripts/bench_ipfs.py --n 100000 --d 256
+
+bench-watch: install
+	$(PY) scripts/bench_watch.py --sizes 100000,1000000 --answers 256 --out bench-out/bench_watch.md
 
 bench-node: install
 	$(PY) scripts/bench_node.py --n 100000 --duration 10 --clients 1,4,16 --out bench-out/bench_node.md

@@ -5,9 +5,9 @@ It looks for answer files (``response.json`` / ``response.bin``, as the wallet k
 under ``answers/<requestHash>/``; ``rejected/`` is skipped: those failed verification and
 are evidence, not receipts), groups them by model, recomputes each layer's exact top-k for
 the whole group at once, and for an answer whose selection skipped a column by more than
-the model's margin, dry-runs and sends the challenge. Each verdict is recorded in a SQLite
-file (WAL, synchronous=FULL) before the next answer, so a restarted watcher re-checks
-nothing it finished and loses nothing it did.
+the model's margin, dry-runs and sends the challenge. Verdicts are recorded in a SQLite
+file (WAL, synchronous=FULL) per batch, and a slash the moment it is sent, so a restarted
+watcher re-checks nothing it finished and loses nothing it did.
 """
 
 from __future__ import annotations
@@ -106,20 +106,22 @@ class Watcher:
 
     def check(self, paths: Sequence[Path]) -> list[Verdict]:
         """Check ``paths`` (one batch per model), challenge the wrong ones, record and return
-        every verdict in the order of ``paths``."""
+        every verdict in the order of ``paths``. A slash is recorded the moment it is sent, the
+        other verdicts together at the end (a crash re-checks the batch: harmless, a slashed
+        model is then reported not challengeable)."""
         verdicts: dict[Path, Verdict] = {}
         by_model: dict[int, list[tuple[Path, Response]]] = {}
         for path in paths:
             try:
                 response = read_response(path)
             except (GhostproofError, OSError) as exc:
-                verdicts[path] = self._record(Verdict(str(path), None, ERROR, f"unreadable: {exc}"))
+                verdicts[path] = Verdict(str(path), None, ERROR, f"unreadable: {exc}")
                 continue
             by_model.setdefault(response.request.model_id, []).append((path, response))
         for model_id, group in by_model.items():
             for path, verdict in self._check_model(model_id, group):
-                verdicts[path] = self._record(verdict)
-        return [verdicts[p] for p in paths]
+                verdicts[path] = self._record([verdict])[0] if verdict.verdict == SLASHED else verdict
+        return self._record([verdicts[p] for p in paths])
 
     def _check_model(
         self, model_id: int, group: list[tuple[Path, Response]]
@@ -160,18 +162,20 @@ class Watcher:
             self._weights[model.ghost_root] = self._weights_for(model)
         return self._weights[model.ghost_root]
 
-    def _record(self, verdict: Verdict) -> Verdict:
+    def _record(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """Record ``verdicts`` in one transaction; on a database error they stand, marked not
+        recorded (they will be re-checked next time)."""
+        now = time.time()
         try:
             with write_tx(self._db) as db:
-                db.execute(
+                db.executemany(
                     "INSERT OR REPLACE INTO checked VALUES (?, ?, ?, ?, ?, ?)",
-                    (verdict.path, verdict.model_id, verdict.verdict, verdict.detail, verdict.tx,
-                     time.time()),
+                    [(v.path, v.model_id, v.verdict, v.detail, v.tx, now) for v in verdicts],
                 )
-        except sqlite3.Error as exc:  # the verdict stands; it will be re-checked next time
-            return Verdict(verdict.path, verdict.model_id, verdict.verdict,
-                           f"{verdict.detail} (not recorded: {exc})", verdict.tx)
-        return verdict
+        except sqlite3.Error as exc:
+            return [Verdict(v.path, v.model_id, v.verdict, f"{v.detail} (not recorded: {exc})", v.tx)
+                    for v in verdicts]
+        return verdicts
 
 
 @dataclass
