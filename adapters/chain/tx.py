@@ -64,10 +64,11 @@ def call(chain: Chain, fn: Any, what: str) -> Any:
 
 
 def estimate(chain: Chain, fn: Any, sender: str | None = None) -> int:
-    """Gas ``fn`` would use (a view's execution cost counts too); decode a revert."""
+    """Gas ``fn`` would use (a view's execution cost counts too); decode a revert. Estimated
+    at gas price 0, so a sender without ETH (a dry run's) can be simulated on every chain."""
     with rpc_errors(chain):
         try:
-            return int(fn.estimate_gas({"from": sender} if sender else {}))
+            return int(fn.estimate_gas({"from": sender, "gasPrice": 0} if sender else {}))
         except Exception as exc:
             if _is_revert(exc):
                 raise _reverted(exc, fn.fn_name) from exc
