@@ -73,7 +73,9 @@ def _credits(text: str, what: str, bits: int = 256) -> int:
 
 def _whole(units: int) -> str:
     """Base units (credits or wei, both 18 decimals) as a decimal number of whole ones."""
-    return format(Decimal(units).scaleb(-18).normalize(), "f")
+    from ghostproof.adapters.chain.deployment import whole_units
+
+    return whole_units(units)
 
 
 def _rpc_url(rpc: str | None) -> str:

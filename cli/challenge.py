@@ -149,8 +149,10 @@ def _finish(chain: Chain, dep: object, account: LocalAccount | None, plan: Chall
     if as_json:
         print_json(slash.to_json())
         return
-    _say(f"slashed model {slash.model_id}: {slash.reward} credit units to {slash.challenger}, "
-         f"{slash.burned} burned; tx {slash.tx_hash}, gas {slash.gas_used}")
+    from ghostproof.adapters.chain.deployment import whole_units
+
+    _say(f"slashed model {slash.model_id}: {whole_units(slash.reward)} credits to {slash.challenger}, "
+         f"{whole_units(slash.burned)} burned; tx {slash.tx_hash}, gas {slash.gas_used:,}")
 
 
 def watch_answers(

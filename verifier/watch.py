@@ -20,7 +20,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from ghostproof.adapters.chain.deployment import Deployment
+from ghostproof.adapters.chain.deployment import Deployment, whole_units
 from ghostproof.adapters.chain.provider import Chain
 from ghostproof.adapters.chain.registry import RegisteredModel, read_model
 from ghostproof.adapters.sqlite import open_db, write_tx
@@ -155,7 +155,8 @@ class Watcher:
         except GhostproofError as exc:
             return Verdict(str(path), model.model_id, NOT_CHALLENGEABLE, f"{figures}; {exc}")
         return Verdict(str(path), model.model_id, SLASHED,
-                       f"{figures}; reward {slash.reward}, burned {slash.burned}", slash.tx_hash)
+                       f"{figures}; {whole_units(slash.reward)} credits to {slash.challenger}, "
+                       f"{whole_units(slash.burned)} burned", slash.tx_hash)
 
     def _weights_of(self, model: RegisteredModel) -> ModelWeights:
         if model.ghost_root not in self._weights:

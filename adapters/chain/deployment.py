@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,12 @@ DEPLOYMENT_NAME = "deployment.json"
 MAX_DEPLOYMENT_BYTES = 1 << 20  # a few addresses and parameters; files may come from others
 CREDIT_DECIMALS = 18
 ONE_CREDIT = 10**CREDIT_DECIMALS
+
+
+def whole_units(units: int) -> str:
+    """Base units (credits or wei, both 18 decimals) as a decimal number of whole ones:
+    ``whole_units(5 * 10**16) == "0.05"``."""
+    return format(Decimal(units).scaleb(-CREDIT_DECIMALS).normalize(), "f")
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def test_watcher_slashes_the_cheat_and_remembers(embedded_env: Env, folder: tupl
     watcher.close()
     by_name = {Path(v.path).parent.name: v for v in seen}
     assert {n: v.verdict for n, v in by_name.items()} == {"0": OK, "1": SLASHED, "2": OK, "9": ERROR}
-    assert by_name["1"].tx and "reward" in by_name["1"].detail
+    assert by_name["1"].tx and "50 credits to" in by_name["1"].detail
     assert summary.counts == {OK: 2, SLASHED: 1, ERROR: 1}
     assert read_model(embedded_env.chain, embedded_env.deployment, model_id).slashed
 
