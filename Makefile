@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-safety vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-safety vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-large: install
 bench-ipfs: install
 	$(PY) scripts/bench_ipfs.py --n 100000 --d 256
 
+bench-attest: install
+	$(PY) scripts/bench_attest.py
+
 bench-watch: install
 	$(PY) scripts/bench_watch.py --sizes 100000,1000000 --answers 256 --out bench-out/bench_watch.md
 
@@ -52,6 +55,7 @@ bench-safety: install
 vectors: install
 	$(PY) scripts/make_vectors.py
 	$(PY) scripts/make_chain_vectors.py
+	$(PY) scripts/make_bls_vectors.py
 
 contracts: install
 	$(PY) scripts/compile_contracts.py
