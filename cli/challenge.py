@@ -18,6 +18,7 @@ from .options import JsonOpt, StoreChoice, store_options
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from ghostproof.adapters.chain.deployment import Deployment
     from ghostproof.adapters.chain.provider import Chain
     from ghostproof.adapters.chain.registry import RegisteredModel
     from ghostproof.adapters.storage.store import BlockStore
@@ -54,23 +55,37 @@ class WeightsLoader:
     from the store by the registered ghost CID (every chunk checked against its CID). Stores
     opened here are closed by :meth:`close`."""
 
-    def __init__(self, dirs: list[Path] | None, store: StoreChoice):
-        """``dirs``: local model directories to prefer; ``store``: where to fetch the others."""
+    def __init__(self, dirs: list[Path] | None, store: StoreChoice, chain: Chain | None = None,
+                 deployment: Deployment | None = None):
+        """``dirs``: local model directories to prefer; ``store``: where to fetch the others;
+        ``chain``/``deployment``: where to look up the ghost CID of a superseded version."""
         self._dirs = list(dirs or [])
         self._store = store
+        self._chain, self._deployment = chain, deployment
         self._opened: list[BlockStore] = []
 
-    def __call__(self, model: RegisteredModel) -> ModelWeights:
-        """The weights of ``model`` (RootMismatchError is raised later if they are not its)."""
+    def __call__(self, model: RegisteredModel, root: bytes | None = None) -> ModelWeights:
+        """The weights of ``model``'s version with ghostRoot ``root`` (default: the current
+        one); a ``--model`` directory with that root, else fetched by the ghost CID the chain
+        registered for it (RootMismatchError is raised later if they are not its)."""
         from ghostproof.verifier.challenge import ModelWeights
 
+        root = root if root is not None else model.ghost_root
         for d in self._dirs:
             weights = ModelWeights.from_dir(d)
-            if weights.ghost.ghost_root == model.ghost_root:
+            if weights.ghost.ghost_root == root:
                 return weights
         store = self._store.open()
         self._opened.append(store)
-        return ModelWeights.from_store(store, model.ghost_cid, timeout=self._store.timeout)
+        cid = self._ghost_cid(model, root)
+        return ModelWeights.from_store(store, cid, timeout=self._store.timeout)
+
+    def _ghost_cid(self, model: RegisteredModel, root: bytes) -> str:
+        if root == model.ghost_root or self._chain is None:
+            return model.ghost_cid
+        from ghostproof.adapters.chain.registry import ghost_cid_of
+
+        return ghost_cid_of(self._chain, self._deployment, model, root)
 
     def close(self) -> None:
         """Close every store opened."""
@@ -119,11 +134,11 @@ def challenge(
     account = _account(chain, keystore, dev_account)
     if account is None and not dry_run:
         raise typer.BadParameter("give --keystore or --dev-account to send the challenge (or --dry-run)")
-    loader = WeightsLoader(model_dirs, store)
+    loader = WeightsLoader(model_dirs, store, chain, dep)
     try:
         model = read_model(chain, dep, response.request.model_id)
         sender = account.address if account else DRY_RUN_SENDER
-        plan = plan_challenge(chain, dep, response, loader(model), sender)
+        plan = plan_challenge(chain, dep, response, loader(model, response.ghost_root), sender)
     finally:
         loader.close()
     _finish(chain, dep, account, plan, dry_run=dry_run, as_json=as_json)
@@ -172,7 +187,7 @@ def watch_answers(
     account = _account(chain, keystore, dev_account)
     if account is None:
         err.print("no --keystore/--dev-account: dry run, wrong selections are reported, not challenged")
-    loader = WeightsLoader(model_dirs, store)
+    loader = WeightsLoader(model_dirs, store, chain, dep)
     watcher = Watcher(chain, dep, loader, account, state or folder / STATE_FILE)
     try:
         summary = watch(

@@ -44,12 +44,16 @@ contract GhostRegistry is EIP712 {
         uint64 unbondingEndsAt;
         bool active;
         bool slashed;
+        uint32 version;
     }
 
     /// @notice The receipt a challenge disputes: what the prover signed, less the selection
     /// hash, which the contract recomputes from {SelectionClaim}.
+    /// `version` is the model version whose ghostRoot the receipt names (not signed: the root
+    /// is, and the contract checks it is that version's).
     struct SignedReceipt {
         uint256 modelId;
+        uint32 version;
         bytes32 ghostRoot;
         bytes32 requestHash;
         bytes32 outputHash;
@@ -95,6 +99,8 @@ contract GhostRegistry is EIP712 {
     uint256 private _nextModelId;
 
     mapping(uint256 modelId => Model) private _models;
+    /// @dev The ghostRoots of a model's superseded versions (the current one is in its Model).
+    mapping(uint256 modelId => mapping(uint256 version => bytes32 ghostRoot)) private _pastRoots;
 
     /// @notice ghostRoot is zero.
     error GhostRegistryZeroRoot();
@@ -119,11 +125,15 @@ contract GhostRegistry is EIP712 {
     /// @notice The stake would exceed uint96.
     error GhostRegistryStakeOverflow(uint256 modelId, uint256 stake);
 
+    /// @notice The model has no such version yet.
+    error GhostRegistryUnknownVersion(uint256 modelId, uint256 version, uint256 current);
+    /// @notice A rotation to the ghostRoot the model already has.
+    error GhostRegistryRootUnchanged(uint256 modelId, bytes32 ghostRoot);
     /// @notice The model's stake is zero (withdrawn or slashed): there is nothing to slash.
     error GhostRegistryNothingToSlash(uint256 modelId);
     /// @notice The model retired and its unbonding period, the challenge window, is over.
     error GhostRegistryChallengeWindowClosed(uint256 modelId, uint256 unbondingEndsAt, uint256 timestamp);
-    /// @notice The receipt names another ghostRoot than the model's.
+    /// @notice The receipt names another ghostRoot than the model's at the version it gives.
     error GhostRegistryWrongGhostRoot(uint256 modelId, bytes32 given, bytes32 anchored);
     /// @notice The disputed layer is not one of the receipt's layers.
     error GhostRegistryLayerOutOfRange(uint256 layer, uint256 nLayerHashes);
@@ -156,6 +166,17 @@ contract GhostRegistry is EIP712 {
         uint96 pricePerQuery,
         uint32 selectionMargin,
         uint96 stake
+    );
+    /// @notice The prover rotated the model to a new version: its new ghostRoot and ghost file,
+    /// and the CID digest of the update proof from the previous version (DESIGN §10), which
+    /// clients check off-chain before following the new version.
+    event RootRotated(
+        uint256 indexed modelId,
+        uint32 version,
+        bytes32 indexed oldRoot,
+        bytes32 indexed newRoot,
+        bytes32 ghostCidDigest,
+        bytes32 updateProofCidDigest
     );
     /// @notice A model's price per query changed.
     event PriceUpdated(uint256 indexed modelId, uint96 oldPrice, uint96 newPrice);
@@ -225,7 +246,8 @@ contract GhostRegistry is EIP712 {
             selectionMargin: selectionMargin,
             unbondingEndsAt: 0,
             active: true,
-            slashed: false
+            slashed: false,
+            version: 0
         });
         emit ModelRegistered(
             modelId, msg.sender, ghostRoot, ghostCidDigest, pricePerQuery, selectionMargin, stake
@@ -239,6 +261,45 @@ contract GhostRegistry is EIP712 {
         uint96 oldPrice = model.pricePerQuery;
         model.pricePerQuery = newPrice;
         emit PriceUpdated(modelId, oldPrice, newPrice);
+    }
+
+    /**
+     * @notice Move an active model to a new version (its prover only): the new ghostRoot and
+     * ghost file, and the update proof that takes the current version to it (DESIGN §10).
+     * The old root stays registered as its version, so receipts signed under it stay
+     * verifiable and challengeable.
+     * @param modelId the model
+     * @param newRoot the new version's ghostRoot
+     * @param ghostCidDigest sha2-256 digest of the new ghost file (its CIDv1/raw CID)
+     * @param updateProofCidDigest sha2-256 digest of the update proof (its CIDv1/raw CID)
+     * @return version the new version number
+     * @dev The Merkle half of the transition is not checked here: clients check the proof
+     * (`ghostproof model verify-update`) before following the new version.
+     */
+    function rotateRoot(uint256 modelId, bytes32 newRoot, bytes32 ghostCidDigest, bytes32 updateProofCidDigest)
+        external
+        returns (uint32 version)
+    {
+        if (newRoot == bytes32(0)) revert GhostRegistryZeroRoot();
+        if (ghostCidDigest == bytes32(0) || updateProofCidDigest == bytes32(0)) revert GhostRegistryZeroCid();
+        Model storage model = _activeModelOf(modelId);
+        bytes32 oldRoot = model.ghostRoot;
+        if (newRoot == oldRoot) revert GhostRegistryRootUnchanged(modelId, newRoot);
+        _pastRoots[modelId][model.version] = oldRoot;
+        version = model.version + 1;
+        model.ghostRoot = newRoot;
+        model.ghostCidDigest = ghostCidDigest;
+        model.version = version;
+        emit RootRotated(modelId, version, oldRoot, newRoot, ghostCidDigest, updateProofCidDigest);
+    }
+
+    /// @notice The ghostRoot of version `version` of `modelId` (0 = as registered); reverts for
+    /// a version it does not have yet.
+    function versionRoot(uint256 modelId, uint256 version) public view returns (bytes32) {
+        Model storage model = _modelOf(modelId);
+        if (version == model.version) return model.ghostRoot;
+        if (version > model.version) revert GhostRegistryUnknownVersion(modelId, version, model.version);
+        return _pastRoots[modelId][version];
     }
 
     /// @notice Add `amount` credits to an active model's stake (its prover only).
@@ -281,8 +342,8 @@ contract GhostRegistry is EIP712 {
     /**
      * @notice Slash the stake of a model whose prover signed a receipt that skipped a
      * better column (DESIGN §6). The contract checks everything itself: the receipt's
-     * ghostRoot is the model's and its signature the prover's (low-s), the K root opens
-     * against the ghostRoot, `column` is not selected and is in the K root, and its exact
+     * ghostRoot is the model's at the receipt's version (any version, current or past) and
+     * its signature the prover's (low-s), the K root opens against that ghostRoot, `column` is not selected and is in the K root, and its exact
      * score q·K_column exceeds tau + the model's selection margin. Then the whole stake is
      * slashed: {CHALLENGER_SHARE_BPS} to the caller, the rest burned; the model is
      * deactivated and marked slashed, so a receipt (indeed a model) slashes once.
@@ -300,7 +361,7 @@ contract GhostRegistry is EIP712 {
     ) external returns (uint96 reward) {
         Model storage model = _modelOf(receipt.modelId);
         bytes32 digest = _checkReceipt(receipt, claim, model);
-        int256 score = _checkColumn(receipt.modelId, model.ghostRoot, claim, evidence);
+        int256 score = _checkColumn(receipt.modelId, receipt.ghostRoot, claim, evidence);
         uint256 margin = model.selectionMargin;
         if (score <= int256(claim.tau) + int256(margin)) {
             revert GhostRegistrySelectionStands(evidence.column, score, claim.tau, margin);
@@ -456,9 +517,8 @@ contract GhostRegistry is EIP712 {
         if (!model.active && block.timestamp >= model.unbondingEndsAt) {
             revert GhostRegistryChallengeWindowClosed(receipt.modelId, model.unbondingEndsAt, block.timestamp);
         }
-        if (receipt.ghostRoot != model.ghostRoot) {
-            revert GhostRegistryWrongGhostRoot(receipt.modelId, receipt.ghostRoot, model.ghostRoot);
-        }
+        bytes32 root = versionRoot(receipt.modelId, receipt.version);
+        if (receipt.ghostRoot != root) revert GhostRegistryWrongGhostRoot(receipt.modelId, receipt.ghostRoot, root);
     }
 
     /// @dev The receipt's EIP-712 digest, its selection hash rebuilt with the claimed layer.

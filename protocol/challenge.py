@@ -135,6 +135,7 @@ class ChallengeEvidence:
     values: np.ndarray  # int8 (d_in,), the column's bytes
     column_proof: tuple[bytes, ...]  # siblings from the leaf up
     opening: LayerRootOpening  # the layer's K root against ghostRoot
+    version: int = 0  # the model version whose ghostRoot the receipt names
 
     def layer_hashes(self) -> list[bytes]:
         """Every layer's selection hash, in layer order (the receipt's selectionHash preimage)."""
@@ -148,7 +149,8 @@ class ChallengeEvidence:
         selection packed as the selection hash packs it (4 big-endian bytes per index)."""
         r = self.response
         lp = r.layers[self.layer]
-        receipt = (r.request.model_id, r.ghost_root, r.request.hash, output_hash(r.output), r.signature)
+        receipt = (r.request.model_id, self.version, r.ghost_root, r.request.hash, output_hash(r.output),
+                   r.signature)
         claim = (
             self.layer, lp.q.astype(np.int8).tobytes(), int(lp.tau),
             np.asarray(lp.selected, dtype=">u4").tobytes(), self.layer_hashes(),
@@ -163,7 +165,7 @@ class ChallengeEvidence:
         """The evidence as JSON (what ``challenge --dry-run`` prints)."""
         receipt, claim, evidence = self.contract_args()
         return {
-            "receipt": dict(zip(("modelId", "ghostRoot", "requestHash", "outputHash", "signature"),
+            "receipt": dict(zip(("modelId", "version", "ghostRoot", "requestHash", "outputHash", "signature"),
                                 _hexed(receipt), strict=True)),
             "claim": dict(zip(("layer", "q", "tau", "selected", "layerHashes"), _hexed(claim), strict=True)),
             "evidence": dict(zip(("keyRoot", "headerHash", "nLayers", "rootProof", "column", "values",

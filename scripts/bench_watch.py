@@ -97,7 +97,7 @@ def bench_one(n: int, answers: int, work: Path) -> dict[str, float | int]:
 
     challenger = dev_account(chain, 1)
     fund_from_tester(chain, challenger.address, 10**18)
-    watcher = Watcher(chain, dep, lambda _model: weights, challenger, work / f"watch-{n}.sqlite")
+    watcher = Watcher(chain, dep, lambda _model, _root: weights, challenger, work / f"watch-{n}.sqlite")
     try:
         summary = watch(watcher, folder, once=True)
         slashing = watch(watcher, cheated, once=True)

@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from ghostproof.adapters.chain.challenge import Slash, challenge_gas, submit_challenge
 from ghostproof.adapters.chain.deployment import Deployment
 from ghostproof.adapters.chain.provider import Chain, rpc_errors
-from ghostproof.adapters.chain.registry import RegisteredModel, read_model
+from ghostproof.adapters.chain.registry import RegisteredModel, find_version, read_model
 from ghostproof.adapters.storage.layout import GHOST_FILE, load_matrix, matrix_shape, read_ghost
 from ghostproof.adapters.storage.store import BlockStore
 from ghostproof.adapters.storage.transfer import chunk_what, fetch_ghost
@@ -126,9 +126,12 @@ def worst_skip(skips: Sequence[SkippedColumn]) -> SkippedColumn:
     return max(skips, key=lambda s: (s.excess, -s.layer))
 
 
-def build_evidence(response: Response, skip: SkippedColumn, weights: ModelWeights) -> ChallengeEvidence:
-    """The challenge evidence for ``skip`` of ``response``: the column, its Merkle path, and the
-    layer's K root opened against the ghostRoot. Self-checks the column's score."""
+def build_evidence(
+    response: Response, skip: SkippedColumn, weights: ModelWeights, version: int = 0
+) -> ChallengeEvidence:
+    """The challenge evidence for ``skip`` of ``response`` (signed under model ``version``):
+    the column, its Merkle path, and the layer's K root opened against the ghostRoot.
+    Self-checks the column's score."""
     keys = weights.keys(skip.layer)
     values = np.asarray(keys[skip.column], dtype=np.int8)
     check_column_score(response.layers[skip.layer].q, values, skip.score)
@@ -139,22 +142,26 @@ def build_evidence(response: Response, skip: SkippedColumn, weights: ModelWeight
         values=values,
         column_proof=tuple(multiproof(weights.tree(skip.layer), [skip.column])),
         opening=weights.ghost.open_layer_root(skip.layer, "K"),
+        version=version,
     )
 
 
-def check_challengeable(response: Response, model: RegisteredModel, deployment: Deployment, now: int) -> None:
+def check_challengeable(
+    response: Response, model: RegisteredModel, deployment: Deployment, now: int, version: int | None
+) -> None:
     """ChallengeError unless a challenge of ``response`` could slash ``model``: the answer is
-    for this chain and registry, names the anchored ghostRoot, is signed by the registered
-    prover, and the model still has a stake inside its challenge window."""
+    for this chain and registry, names a ghostRoot the model has had (``version``, None when
+    none), is signed by the registered prover, and the model still has a stake inside its
+    challenge window."""
     registry = response.verifying_contract.lower()
     if response.chain_id != deployment.chain_id or registry != deployment.registry.lower():
         raise ChallengeError(
             f"the receipt is for registry {response.verifying_contract} on chain {response.chain_id}, "
             f"not {deployment.registry} on chain {deployment.chain_id}")
-    if response.ghost_root != model.ghost_root:
+    if version is None:
         raise ChallengeError(
-            f"the receipt names ghostRoot {to_hex(response.ghost_root)}, model {model.model_id} "
-            f"anchors {to_hex(model.ghost_root)}")
+            f"the receipt names ghostRoot {to_hex(response.ghost_root)}, which no version of model "
+            f"{model.model_id} has had (now {to_hex(model.ghost_root)}, version {model.version})")
     signer = recover_signer(response.digest(), response.signature)
     if signer.lower() != model.prover.lower():
         raise ChallengeError(
@@ -197,20 +204,23 @@ def plan_challenge(
     chain: Chain, deployment: Deployment, response: Response, weights: ModelWeights,
     sender: str, *, skips: Sequence[SkippedColumn] | None = None,
 ) -> ChallengePlan:
-    """Read the model from the registry, check the answer can be challenged there, find the
-    best skipped column and, when it beats the margin, build the evidence and dry-run it
-    (gas). ChallengeError when the registry would refuse (decoded revert in the message)."""
+    """Read the model from the registry, check the answer can be challenged there (under the
+    version whose root it names), find the best skipped column and, when it beats the margin,
+    build the evidence and dry-run it (gas). ChallengeError when the registry would refuse
+    (decoded revert in the message); RootMismatchError when ``weights`` are not the
+    receipt's version's."""
     model = read_model(chain, deployment, response.request.model_id)
-    check_challengeable(response, model, deployment, _now(chain))
-    if weights.ghost.ghost_root != model.ghost_root:
+    version = find_version(chain, deployment, model, response.ghost_root)
+    check_challengeable(response, model, deployment, _now(chain), version)
+    if weights.ghost.ghost_root != response.ghost_root:
         raise RootMismatchError(
             f"the weights from {weights.source} have ghostRoot {to_hex(weights.ghost.ghost_root)}, "
-            f"model {model.model_id} anchors {to_hex(model.ghost_root)}")
+            f"the receipt names {to_hex(response.ghost_root)} (model {model.model_id} version {version})")
     found = tuple(skips) if skips is not None else tuple(find_skips([response], weights)[0])
     chosen = worst_skip(found)
     if not chosen.challengeable(model.margin):
         return ChallengePlan(model, found, chosen, None, None)
-    evidence = build_evidence(response, chosen, weights)
+    evidence = build_evidence(response, chosen, weights, version or 0)
     try:
         gas = challenge_gas(chain, deployment, sender, evidence)
     except TransactionRevertedError as exc:

@@ -82,11 +82,12 @@ class Watcher:
         self,
         chain: Chain,
         deployment: Deployment,
-        weights_for: Callable[[RegisteredModel], ModelWeights],
+        weights_for: Callable[[RegisteredModel, bytes], ModelWeights],
         account: LocalAccount | None,
         state: Path,
     ):
-        """``weights_for(model)`` loads a registered model's weights (called once per ghostRoot);
+        """``weights_for(model, root)`` loads the weights of ``model``'s version with ghostRoot
+        ``root`` (called once per root; answers are grouped by model and root);
         ``state`` is the SQLite file of verdicts (created if absent)."""
         self.chain = chain
         self.deployment = deployment
@@ -105,30 +106,30 @@ class Watcher:
         return [p for p in answer_files(folder) if str(p) not in done]
 
     def check(self, paths: Sequence[Path]) -> list[Verdict]:
-        """Check ``paths`` (one batch per model), challenge the wrong ones, record and return
+        """Check ``paths`` (one batch per model version), challenge the wrong ones, record and return
         every verdict in the order of ``paths``. A slash is recorded the moment it is sent, the
         other verdicts together at the end (a crash re-checks the batch: harmless, a slashed
         model is then reported not challengeable)."""
         verdicts: dict[Path, Verdict] = {}
-        by_model: dict[int, list[tuple[Path, Response]]] = {}
+        by_model: dict[tuple[int, bytes], list[tuple[Path, Response]]] = {}
         for path in paths:
             try:
                 response = read_response(path)
             except (GhostproofError, OSError) as exc:
                 verdicts[path] = Verdict(str(path), None, ERROR, f"unreadable: {exc}")
                 continue
-            by_model.setdefault(response.request.model_id, []).append((path, response))
-        for model_id, group in by_model.items():
-            for path, verdict in self._check_model(model_id, group):
+            by_model.setdefault((response.request.model_id, response.ghost_root), []).append((path, response))
+        for (model_id, root), group in by_model.items():
+            for path, verdict in self._check_model(model_id, root, group):
                 verdicts[path] = self._record([verdict])[0] if verdict.verdict == SLASHED else verdict
         return self._record([verdicts[p] for p in paths])
 
     def _check_model(
-        self, model_id: int, group: list[tuple[Path, Response]]
+        self, model_id: int, root: bytes, group: list[tuple[Path, Response]]
     ) -> Iterator[tuple[Path, Verdict]]:
         try:
             model = read_model(self.chain, self.deployment, model_id)
-            weights = self._weights_of(model)
+            weights = self._weights_of(model, root)
             skips = find_skips([r for _, r in group], weights)
         except GhostproofError as exc:
             for path, _ in group:
@@ -158,10 +159,10 @@ class Watcher:
                        f"{figures}; {whole_units(slash.reward)} credits to {slash.challenger}, "
                        f"{whole_units(slash.burned)} burned", slash.tx_hash)
 
-    def _weights_of(self, model: RegisteredModel) -> ModelWeights:
-        if model.ghost_root not in self._weights:
-            self._weights[model.ghost_root] = self._weights_for(model)
-        return self._weights[model.ghost_root]
+    def _weights_of(self, model: RegisteredModel, root: bytes) -> ModelWeights:
+        if root not in self._weights:
+            self._weights[root] = self._weights_for(model, root)
+        return self._weights[root]
 
     def _record(self, verdicts: list[Verdict]) -> list[Verdict]:
         """Record ``verdicts`` in one transaction; on a database error they stand, marked not

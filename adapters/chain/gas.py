@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ghostproof.protocol.challenge import ChallengeEvidence
+from ghostproof.protocol.chunks import cid_for_bytes
 from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
 from ghostproof.protocol.hashing import leaf_hash, node_hash
 from ghostproof.protocol.merkle import tree_depth
@@ -25,7 +26,7 @@ from .challenge import submit_challenge
 from .deployment import Deployment, DeployParams, deploy_all
 from .escrow import deposit, redeem, request_withdrawal, voucher_for, withdraw
 from .provider import Chain
-from .registry import layer_root_gas, mint_credits, register_model
+from .registry import layer_root_gas, mint_credits, register_model, rotate_root
 from .tx import estimate, send_eth, transact
 
 CHALLENGE_STEP = "challenge, d=256, N=10^6, k=32 (slash)"
@@ -138,6 +139,9 @@ def measure_gas(chain: Chain, owner: LocalAccount, params: DeployParams | None =
         request_withdrawal(chain, dep, client, payee.address)["gasUsed"])
     chain.advance_time(params.withdrawal_delay_s + 1)
     gas["withdraw"] = int(withdraw(chain, dep, client, payee.address)["gasUsed"])
+    ghost64b = GhostFile(GhostHeader("gas-2-v1", ghost64.header.layers), ghost64.roots)
+    gas["rotateRoot (new version)"] = rotate_root(
+        chain, dep, prover, second.model_id, ghost64b.to_bytes(), ghost64b, cid_for_bytes(b"proof")).gas_used
     gas["retire"] = int(transact(chain, prover, registry.functions.retire(first.model_id),
                                  "retire")["gasUsed"])
     gas[CHALLENGE_STEP] = measure_challenge_gas(chain, dep, owner, params.min_stake)

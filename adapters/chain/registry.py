@@ -67,6 +67,7 @@ class RegisteredModel:
     active: bool
     unbonding_ends_at: int
     slashed: bool = False
+    version: int = 0
 
     def challenge_window_open(self, now: int) -> bool:
         """Whether a challenge can still slash this model at time ``now``: it has a stake and is
@@ -86,6 +87,7 @@ class RegisteredModel:
             "active": self.active,
             "unbondingEndsAt": self.unbonding_ends_at,
             "slashed": self.slashed,
+            "version": self.version,
         }
 
 
@@ -103,7 +105,7 @@ def read_model(chain: Chain, deployment: Deployment, model_id: int) -> Registere
                 f"(registry {deployment.registry})"
             ) from exc
         raise
-    root, digest, prover, price, stake, margin, unbonding, active, slashed = m
+    root, digest, prover, price, stake, margin, unbonding, active, slashed, version = m
     return RegisteredModel(
         model_id=model_id,
         ghost_root=bytes(root),
@@ -115,6 +117,7 @@ def read_model(chain: Chain, deployment: Deployment, model_id: int) -> Registere
         active=bool(active),
         unbonding_ends_at=int(unbonding),
         slashed=bool(slashed),
+        version=int(version),
     )
 
 
@@ -306,3 +309,90 @@ def layer_root_gas(
     """Gas of a verifyLayerRoot call (as a transaction would pay it, base cost included)."""
     return estimate(chain, _verify_layer_root_fn(chain, deployment, model_id, opening))
 
+
+def version_root(chain: Chain, deployment: Deployment, model_id: int, version: int) -> bytes:
+    """The ghostRoot of version ``version`` of ``model_id`` (0 = as registered);
+    TransactionRevertedError (GhostRegistryUnknownVersion) for a version it does not have."""
+    fn = _registry(chain, deployment).functions.versionRoot(model_id, version)
+    return bytes(call(chain, fn, "versionRoot"))
+
+
+def find_version(chain: Chain, deployment: Deployment, model: RegisteredModel, root: bytes) -> int | None:
+    """The version of ``model`` whose ghostRoot is ``root`` (the newest, if a root recurs), or
+    None. One call per superseded version, newest first."""
+    if root == model.ghost_root:
+        return model.version
+    for version in range(model.version - 1, -1, -1):
+        if version_root(chain, deployment, model.model_id, version) == root:
+            return version
+    return None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A model version registered by ``rotateRoot``, as its RootRotated event tells it."""
+
+    model_id: int
+    version: int
+    old_root: bytes
+    new_root: bytes
+    ghost_cid: str
+    update_proof_cid: str
+    block: int
+    gas_used: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for ``--json`` output."""
+        return {"modelId": self.model_id, "version": self.version, "oldRoot": "0x" + self.old_root.hex(),
+                "newRoot": "0x" + self.new_root.hex(), "ghostCid": self.ghost_cid,
+                "updateProofCid": self.update_proof_cid, "block": self.block, "gasUsed": self.gas_used}
+
+
+def _rotation(args: Any, block: int, gas: int = 0) -> Rotation:
+    return Rotation(
+        model_id=int(args["modelId"]), version=int(args["version"]), old_root=bytes(args["oldRoot"]),
+        new_root=bytes(args["newRoot"]), ghost_cid=cid_from_digest(bytes(args["ghostCidDigest"])),
+        update_proof_cid=cid_from_digest(bytes(args["updateProofCidDigest"])), block=block, gas_used=gas,
+    )
+
+
+def rotate_root(
+    chain: Chain, deployment: Deployment, account: LocalAccount, model_id: int, ghost_bytes: bytes,
+    ghost: GhostFile, update_proof_cid: str,
+) -> Rotation:
+    """Move ``model_id`` (its prover: ``account``) to the version whose ghost file is
+    ``ghost_bytes`` (parsed: ``ghost``), naming the update proof stored as ``update_proof_cid``."""
+    registry = _registry(chain, deployment)
+    fn = registry.functions.rotateRoot(model_id, ghost.ghost_root, cid_digest(cid_for_bytes(ghost_bytes)),
+                                       cid_digest(update_proof_cid))
+    receipt = transact(chain, account, fn, "rotateRoot")
+    event = registry.events.RootRotated().process_receipt(receipt, errors=DISCARD)[0]
+    return _rotation(event["args"], int(receipt["blockNumber"]), int(receipt["gasUsed"]))
+
+
+def read_rotations(chain: Chain, deployment: Deployment, model_id: int) -> list[Rotation]:
+    """Every rotation of ``model_id``, oldest first (from the RootRotated logs since the
+    deployment's block)."""
+    registry = _registry(chain, deployment)
+    with rpc_errors(chain):
+        logs = registry.events.RootRotated().get_logs(
+            from_block=deployment.block or 0, argument_filters={"modelId": model_id})
+    return sorted((_rotation(log["args"], int(log["blockNumber"])) for log in logs), key=lambda r: r.version)
+
+
+def ghost_cid_of(chain: Chain, deployment: Deployment, model: RegisteredModel, root: bytes) -> str:
+    """The ghost file CID registered for ``model``'s version with ghostRoot ``root`` (from the
+    RootRotated and ModelRegistered logs); UnknownModelError when no version has that root."""
+    if root == model.ghost_root:
+        return model.ghost_cid
+    for rotation in reversed(read_rotations(chain, deployment, model.model_id)):
+        if rotation.new_root == root:
+            return rotation.ghost_cid
+    registry = _registry(chain, deployment)
+    with rpc_errors(chain):
+        logs = registry.events.ModelRegistered().get_logs(
+            from_block=deployment.block or 0, argument_filters={"modelId": model.model_id})
+    for log in logs:
+        if bytes(log["args"]["ghostRoot"]) == root:
+            return cid_from_digest(bytes(log["args"]["ghostCidDigest"]))
+    raise UnknownModelError(f"model {model.model_id} has had no version with ghostRoot 0x{root.hex()}")

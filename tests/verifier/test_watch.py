@@ -55,7 +55,7 @@ def folder(embedded_env: Env, tmp_path: Path) -> tuple[Path, Path, int]:
 
 def _watcher(env: Env, model_dir: Path, state: Path, *, dry: bool = False) -> Watcher:
     account = None if dry else env.new_account()
-    return Watcher(env.chain, env.deployment, lambda _m: ModelWeights.from_dir(model_dir), account, state)
+    return Watcher(env.chain, env.deployment, lambda _m, _r: ModelWeights.from_dir(model_dir), account, state)
 
 
 def test_watcher_slashes_the_cheat_and_remembers(embedded_env: Env, folder: tuple[Path, Path, int],
