@@ -80,16 +80,26 @@ def chain_trust(
     request: Request | None,
     *,
     allow_retired: bool = False,
+    ghost_root: bytes | None = None,
 ) -> Trust:
     """Trust the chain: model ``model_id``'s ghostRoot and registered prover, the deployment's
-    chain id and registry. ModelRetiredError if it is retired (unless ``allow_retired``);
-    the adapter's errors if the chain or the deployment file fails."""
+    chain id and registry. With ``ghost_root`` (the ghost file's) naming a superseded version
+    of the model, that version's root is trusted instead, and the source says so.
+    ModelRetiredError if it is retired (unless ``allow_retired``); the adapter's errors if
+    the chain or the deployment file fails."""
     from ghostproof.adapters.chain import read_registered_model
+    from ghostproof.adapters.chain.anchor import registered_version
     from ghostproof.adapters.chain.deployment import load_deployment
     from ghostproof.adapters.chain.registry import check_active
 
     registered = read_registered_model(rpc, deployment_file, model_id)
     check_active(registered, allow_retired=allow_retired)
+    root, where = registered.ghost_root, f"model {model_id}"
+    if ghost_root is not None and ghost_root != registered.ghost_root:
+        version = registered_version(rpc, deployment_file, registered, ghost_root)
+        if version is not None:
+            root = ghost_root
+            where = f"model {model_id} version {version}, superseded by version {registered.version}"
     dep = load_deployment(deployment_file)
     expected = Expected(
         model_id=model_id,
@@ -98,8 +108,7 @@ def chain_trust(
         prover=registered.prover,
         request=request,
     )
-    return Trust(registered.ghost_root, f"chain {dep.chain_id} (model {model_id})", expected,
-                 registered)
+    return Trust(root, f"chain {dep.chain_id} ({where})", expected, registered)
 
 
 def local_trust(ghost: GhostFile, root: str | None, sent: SentRequest) -> Trust:
@@ -132,7 +141,7 @@ def verify_trust(
     if sent.model_id is None:
         raise InputError("--rpc needs --model-id (or a --request file naming the model)")
     return chain_trust(rpc, deployment_file, sent.model_id, sent.request,
-                       allow_retired=allow_retired)
+                       allow_retired=allow_retired, ghost_root=ghost.ghost_root)
 
 
 def _check_intact_receipt_signer(registered: RegisteredModel, response: Response) -> None:

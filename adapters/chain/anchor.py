@@ -12,7 +12,7 @@ from ghostproof.protocol.ghost import GhostFile
 from .deployment import Deployment, check_deployment
 from .deployment import load_deployment as _load_deployment
 from .provider import Chain, connect
-from .registry import RegisteredModel, read_model
+from .registry import RegisteredModel, find_version, read_model
 
 
 def read_registered_model(
@@ -39,6 +39,21 @@ def read_registered_model(
         chain = connect(url)
     check_deployment(chain, deployment)
     return read_model(chain, deployment, model_id)
+
+
+def registered_version(
+    rpc_url: str | None, deployment_file: Path | None, model: RegisteredModel, root: bytes
+) -> int | None:
+    """The version of ``model`` whose ghostRoot is ``root`` (its current one, or a superseded
+    one: receipts signed under an old version stay verifiable), or None. Connects as
+    :func:`read_registered_model` does."""
+    if root == model.ghost_root:
+        return model.version
+    deployment = _load_deployment(deployment_file)
+    url = rpc_url or deployment.rpc
+    if url is None:
+        raise DeploymentError("no --rpc given and the deployment file names no RPC")
+    return find_version(connect(url), deployment, model, root)
 
 
 def check_ghost_root(model: RegisteredModel, ghost: GhostFile) -> None:
