@@ -6,8 +6,10 @@ contracts compute the same bytes (tests/vectors/ binds both).
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable, Iterable
+from types import ModuleType
 
 import numpy as np
 from eth_hash.backends import pysha3 as _pysha3_backend
@@ -25,6 +27,56 @@ from .errors import FormatError
 _keccak = Keccak256(_pysha3_backend)
 # The raw pysha3 constructor, for tight loops (same function, without eth-hash's wrapper).
 _keccak_raw: Callable[[bytes], object] = _pysha3_backend._keccak_256
+
+
+# The batch keccak (protocol/keccak_batch.py, numba): None = not tried yet, False = unusable.
+_native: ModuleType | bool | None = None
+_RATE = 136
+_CHUNK_ROWS = 1 << 14  # leaves padded and hashed per native call (a few MB of buffer)
+_EMPTY_KECCAK = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+
+
+def native() -> ModuleType | None:
+    """The batch keccak module when it is installed, works on this host and is not switched
+    off (``GHOSTPROOF_PURE_KECCAK=1`` or ``use_native(False)``); else None.
+
+    The first call imports numba and loads (or, the first time on a machine, compiles) the
+    kernels, then checks them against pysha3; any failure leaves the pure-Python path.
+    """
+    global _native
+    if _native is None:
+        _native = False
+        if os.environ.get("GHOSTPROOF_PURE_KECCAK", "") in ("", "0"):
+            _native = _load_native() or False
+    return _native or None
+
+
+def _load_native() -> ModuleType | None:
+    try:
+        from . import keccak_batch as kb
+
+        out = np.empty((2, 4), dtype=np.uint64)
+        block = np.zeros((1, 17), dtype=np.uint64)
+        block.view(np.uint8)[0, [0, _RATE - 1]] = (1, 0x80)
+        kb.sponge_rows(block, out[:1])
+        pair = np.arange(8, dtype=np.uint64).reshape(2, 4)
+        kb.hash_pairs(pair, 0, 1, out, 1)
+        want_node = node_hash(pair[0].tobytes(), pair[1].tobytes())
+        return kb if out[0].tobytes() == _EMPTY_KECCAK and out[1].tobytes() == want_node else None
+    except Exception:  # numba missing, or it cannot compile or cache here: stay pure Python
+        return None
+
+
+def use_native(enabled: bool) -> bool:
+    """Switch the batch keccak on (if usable) or off for this process; returns whether it is on.
+
+    For benchmarks and tests: the pure-Python path computes the same bytes.
+    """
+    global _native
+    _native = False
+    if enabled:
+        _native = _load_native() or False
+    return bool(_native)
 
 
 def keccak256(data: bytes) -> bytes:
@@ -56,6 +108,63 @@ def leaf_hash(layer: int, matrix: int, column: int, values: bytes | np.ndarray) 
     return keccak256(leaf_prefix(layer, matrix, column) + bytes(data))
 
 
+def _leaf_rows(
+    layer: int, matrix: int, columns: np.ndarray, first: int, indices: np.ndarray | None, pad_to: int
+) -> np.ndarray:
+    """The leaf preimages of ``columns`` as rows of a zeroed (n, ≥ 8 + d) uint8 buffer, ``pad_to``
+    bytes wide (for the native path: keccak's padding bytes are then written into it)."""
+    cols = np.ascontiguousarray(columns, dtype=np.int8)
+    if cols.ndim != 2:
+        raise FormatError("columns must be a 2-D int8 array (one column per row)")
+    n, d = cols.shape
+    if indices is None:
+        idx = np.arange(first, first + n, dtype=np.int64)
+    else:
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.shape != (n,) or (n and idx.min() < 0):
+            raise FormatError("indices must give one non-negative column index per row")
+    if n:
+        _check_layer_column(layer, matrix, int(idx.max()))
+    buf = np.zeros((n, pad_to), dtype=np.uint8)
+    buf[:, 0] = TAG_LEAF
+    buf[:, 1:3] = np.frombuffer(struct.pack(">H", layer), dtype=np.uint8)
+    buf[:, 3] = matrix
+    buf[:, 4:8] = idx.astype(">u4").view(np.uint8).reshape(n, 4)
+    buf[:, 8 : 8 + d] = cols.view(np.uint8)
+    return buf
+
+
+def leaf_hash_array(
+    layer: int,
+    matrix: int,
+    columns: np.ndarray,
+    first: int = 0,
+    indices: np.ndarray | None = None,
+) -> np.ndarray:
+    """Leaf hashes of every row of ``columns`` as an (n, 32) uint8 array (row i = leaf i).
+
+    Same bytes and the same checks as :func:`leaf_hashes`; hashed in native batches when
+    :func:`native` is available, one pysha3 call per leaf otherwise.
+    """
+    cols = np.asarray(columns)
+    kb = native()
+    if kb is None or cols.ndim != 2:
+        raw = b"".join(_leaf_hashes_pure(layer, matrix, columns, first, indices))
+        return np.frombuffer(raw, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    n, d = cols.shape
+    width = 8 + d
+    padded = (width // _RATE + 1) * _RATE
+    out = np.empty((n, 4), dtype=np.uint64)
+    for lo in range(0, max(n, 1), _CHUNK_ROWS):
+        hi = min(n, lo + _CHUNK_ROWS)
+        sub = None if indices is None else np.asarray(indices)[lo:hi]
+        buf = _leaf_rows(layer, matrix, cols[lo:hi], first + lo, sub, padded)
+        buf[:, width] = 0x01
+        buf[:, padded - 1] |= 0x80
+        kb.sponge_rows(buf.view(np.uint64), out[lo:hi])
+    return out.view(np.uint8)
+
+
 def leaf_hashes(
     layer: int,
     matrix: int,
@@ -66,32 +175,27 @@ def leaf_hashes(
     """Leaf hashes of every row of ``columns`` (shape (n, d), int8).
 
     Row i is column ``indices[i]`` if ``indices`` is given, else column ``first + i``.
-    Equal to ``[leaf_hash(layer, matrix, j_i, columns[i]) for i in range(n)]``, faster:
-    the preimages are laid out in one buffer and hashed in a tight loop.
+    Equal to ``[leaf_hash(layer, matrix, j_i, columns[i]) for i in range(n)]``, faster: the
+    preimages are laid out in one buffer and hashed in native batches (:func:`native`), or
+    in a tight pysha3 loop. Raises FormatError for a non-2-D array, bad indices, or an index
+    or layer out of range.
     """
-    cols = np.ascontiguousarray(columns, dtype=np.int8)
-    if cols.ndim != 2:
-        raise FormatError("columns must be a 2-D int8 array (one column per row)")
-    n, d = cols.shape
-    if n == 0:
-        return []
-    if indices is None:
-        idx = np.arange(first, first + n, dtype=np.int64)
-    else:
-        idx = np.asarray(indices, dtype=np.int64)
-        if idx.shape != (n,) or (n and idx.min() < 0):
-            raise FormatError("indices must give one non-negative column index per row")
-    _check_layer_column(layer, matrix, int(idx.max()))
-    width = 8 + d
-    buf = np.empty((n, width), dtype=np.uint8)
-    buf[:, 0] = TAG_LEAF
-    buf[:, 1:3] = np.frombuffer(struct.pack(">H", layer), dtype=np.uint8)
-    buf[:, 3] = matrix
-    buf[:, 4:8] = idx.astype(">u4").view(np.uint8).reshape(n, 4)
-    buf[:, 8:] = cols.view(np.uint8)
+    if native() is None:
+        return _leaf_hashes_pure(layer, matrix, columns, first, indices)
+    raw = leaf_hash_array(layer, matrix, columns, first, indices).tobytes()
+    return [raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES)]
+
+
+def _leaf_hashes_pure(
+    layer: int, matrix: int, columns: np.ndarray, first: int, indices: np.ndarray | None
+) -> list[bytes]:
+    """The reference: one pysha3 call per leaf."""
+    cols = np.asarray(columns)
+    width = 8 + (cols.shape[1] if cols.ndim == 2 else 0)
+    buf = _leaf_rows(layer, matrix, cols, first, indices, width)
     raw = buf.tobytes()
     h = _keccak_raw
-    return [h(raw[i : i + width]).digest() for i in range(0, n * width, width)]  # type: ignore[attr-defined]
+    return [h(raw[i : i + width]).digest() for i in range(0, len(raw), width)]  # type: ignore[attr-defined]
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

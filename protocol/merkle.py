@@ -17,7 +17,7 @@ import numpy as np
 
 from .constants import HASH_BYTES, TAG_NODE, ZERO_HASH
 from .errors import MultiproofError
-from .hashing import _keccak_raw, node_hash
+from .hashing import _keccak_raw, native, node_hash
 
 
 def tree_depth(n_leaves: int) -> int:
@@ -86,17 +86,63 @@ class MerkleTree:
 
 
 def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
-    """Build the whole tree over ``leaves`` (32-byte hashes), padding with zero hashes."""
+    """Build the whole tree over ``leaves`` (32-byte hashes), padding with zero hashes.
+
+    Raises ValueError for no leaves or a leaf that is not 32 bytes.
+    """
     n = len(leaves)
     depth = tree_depth(n)
     level = b"".join(leaves) + ZERO_HASH * ((1 << depth) - n)
     if len(level) != (1 << depth) * HASH_BYTES:
         raise ValueError("every leaf must be 32 bytes")
+    if native() is not None:
+        return tree_from_leaf_array(n, np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES))
     levels = [np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES)]
     for _ in range(depth):
         level = _hash_level(level)
         levels.append(np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES))
     return MerkleTree(n, tuple(levels))
+
+
+def packed_tree_buffer(depth: int) -> np.ndarray:
+    """A zeroed ((2^(depth+1) − 1), 32) uint8 array: a packed tree's storage, leaves first."""
+    return np.zeros(((1 << (depth + 1)) - 1, HASH_BYTES), dtype=np.uint8)
+
+
+def tree_from_packed_leaves(n_leaves: int, packed: np.ndarray, parts: int = 1) -> MerkleTree:
+    """Hash the levels above the leaves already in ``packed`` (a :func:`packed_tree_buffer` whose
+    first 2^depth rows are the padded leaf level) in place; returns the tree over its views.
+
+    With the batch keccak, ``parts`` (a power of two) aligned subtrees are hashed in that
+    many threads (the kernels release the GIL); without it, one thread in pure Python.
+    """
+    depth = tree_depth(n_leaves)
+    kb = native()
+    if kb is None:
+        return build_tree([row.tobytes() for row in packed[: 1 << depth]][:n_leaves])
+    words = packed.view(np.uint64)
+    split = min(max(parts, 1).bit_length() - 1, depth)
+    if split:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1 << split) as pool:
+            jobs = [
+                pool.submit(kb.hash_levels, words, depth, 0, depth - split, p, 1 << split)
+                for p in range(1 << split)
+            ]
+            for job in jobs:
+                job.result()
+    kb.hash_levels(words, depth, depth - split if split else 0, depth, 0, 1)
+    return MerkleTree.from_packed(n_leaves, packed)
+
+
+def tree_from_leaf_array(n_leaves: int, leaves: np.ndarray, parts: int = 1) -> MerkleTree:
+    """The tree over the first ``n_leaves`` rows of ``leaves`` ((≥ n, 32) uint8 leaf hashes),
+    padded with zero hashes; identical to ``build_tree`` of the same leaves."""
+    depth = tree_depth(n_leaves)
+    packed = packed_tree_buffer(depth)
+    packed[:n_leaves] = leaves[:n_leaves]
+    return tree_from_packed_leaves(n_leaves, packed, parts)
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
@@ -168,9 +214,27 @@ def process_multiproof(
     _check_positions(positions, depth)
     if len(leaves) != len(positions):
         raise MultiproofError(f"{len(leaves)} leaves for {len(positions)} positions")
-    for h in (*leaves, *proof):
-        if len(h) != HASH_BYTES:
-            raise MultiproofError("every leaf and proof hash must be 32 bytes")
+    if (set(map(len, leaves)) | set(map(len, proof))) - {HASH_BYTES}:
+        raise MultiproofError("every leaf and proof hash must be 32 bytes")
+    kb = native()
+    if kb is None:
+        return _process_pure(depth, positions, leaves, proof)
+    pos = np.fromiter(positions, dtype=np.int64, count=len(positions))
+    leaf_words = np.frombuffer(b"".join(leaves), dtype=np.uint64).reshape(-1, 4)
+    proof_words = np.frombuffer(b"".join(proof), dtype=np.uint64).reshape(-1, 4)
+    root = np.empty((1, 4), dtype=np.uint64)
+    used = kb.multiproof_root(depth, pos, leaf_words, proof_words, root)
+    if used < 0:
+        raise MultiproofError("multiproof is truncated")
+    if used != len(proof):
+        raise MultiproofError(f"multiproof has {len(proof) - used} unused hashes")
+    return root.tobytes()
+
+
+def _process_pure(
+    depth: int, positions: Sequence[int], leaves: Sequence[bytes], proof: Sequence[bytes]
+) -> bytes:
+    """The reference of :func:`process_multiproof` (inputs already checked), in Python."""
     nodes = [(int(p), bytes(h)) for p, h in zip(positions, leaves, strict=True)]
     used = 0
     for _ in range(depth):
