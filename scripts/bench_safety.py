@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="100000", help="comma-separated N values")
     parser.add_argument("--queries", type=int, default=10_000, help="honest queries per size")
-    parser.add_argument("--efs", default="128,256,512,1024,2048", help="HNSW search breadths")
-    parser.add_argument("--factors", default="1,2,4,8,16,32,64", help="candidates_factor values")
+    parser.add_argument("--efs", default="128,256,512,1024,2048,4096", help="HNSW search breadths")
+    parser.add_argument("--factors", default="1,2,4,8,16,32,64,128", help="candidates_factor values")
     parser.add_argument("--cache", type=Path, default=Path("bench-out/safety"))
     parser.add_argument("--out", type=Path, default=Path("bench-out/safety.md"))
     parser.add_argument("--report-only", action="store_true",
