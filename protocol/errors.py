@@ -177,6 +177,12 @@ class ModelRetiredError(ProofError):
     prover no longer stands behind new answers (``--allow-retired`` checks an old one)."""
 
 
+class UpdateProofError(ProofError):
+    """Raised by ``verify_update`` when an update proof does not show that the new weights are
+    the old ones after the declared training step: a header field, a chunk or another layer
+    changed, a selection or threshold is wrong, or a replayed column differs."""
+
+
 # ---------------------------------------------------------------- something outside failed (exit 3)
 
 

@@ -35,6 +35,44 @@ from .jsonlimits import load_json
 from .layer import MAX_LOGIT_SCALE, logit_scale
 from .merkle import build_tree, multiproof, process_multiproof, tree_depth
 
+#: The one update rule format 2 defines (docs/PROTOCOL.md §14).
+UPDATE_RULE_SGD_V1 = "sgd-v1"
+#: Learning rates are unsigned 32-bit integers (their scale is the rule's).
+MAX_LEARNING_RATE = (1 << 32) - 1
+
+
+def _is_uint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """A layer's declared training rule (header ``"update"``, docs/PROTOCOL.md §14).
+
+    ``rule`` is ``"sgd-v1"``; ``lr_k`` and ``lr_v`` (header ``lrK``, ``lrV``) are the
+    integer learning rates of the exact update arithmetic (protocol/update.py)."""
+
+    rule: str
+    lr_k: int
+    lr_v: int
+
+    def to_json(self) -> dict[str, object]:
+        """The ``"update"`` object of the layer in the header."""
+        return {"rule": self.rule, "lrK": self.lr_k, "lrV": self.lr_v}
+
+    @classmethod
+    def from_json(cls, obj: object, index: int) -> UpdateRule:
+        """Parse a layer's ``"update"`` object; GhostFileError naming the layer otherwise."""
+        if not isinstance(obj, dict) or set(obj) != {"rule", "lrK", "lrV"}:
+            raise GhostFileError(f"layer {index} update must have exactly ['lrK', 'lrV', 'rule']")
+        if obj["rule"] != UPDATE_RULE_SGD_V1:
+            raise GhostFileError(f"layer {index} update rule {obj['rule']!r} is not supported "
+                                 f"(only {UPDATE_RULE_SGD_V1!r})")
+        for key in ("lrK", "lrV"):
+            if not _is_uint(obj[key]) or obj[key] > MAX_LEARNING_RATE:
+                raise GhostFileError(f"layer {index} update {key} must be an integer in 0..2^32-1")
+        return cls(obj["rule"], obj["lrK"], obj["lrV"])
+
 
 @dataclass(frozen=True)
 class LayerSpec:
@@ -53,14 +91,16 @@ class LayerSpec:
     s_k: float
     s_v: float
     logit_scale: int = -1
+    update: UpdateRule | None = None  # absent: the layer cannot be trained (§14)
 
     def __post_init__(self) -> None:
         if self.logit_scale == -1:
             object.__setattr__(self, "logit_scale", logit_scale(self.beta, self.s_k))
 
     def to_json(self) -> dict[str, object]:
-        """The layer's JSON object in the header."""
-        return {
+        """The layer's JSON object in the header (``"update"`` only when a rule is declared,
+        so a layer without one hashes as before the field existed)."""
+        obj: dict[str, object] = {
             "dIn": self.d_in,
             "dOut": self.d_out,
             "n": self.n,
@@ -70,13 +110,16 @@ class LayerSpec:
             "sV": self.s_v,
             "logitScale": self.logit_scale,
         }
+        if self.update is not None:
+            obj["update"] = self.update.to_json()
+        return obj
 
     @classmethod
     def from_json(cls, obj: object, index: int) -> LayerSpec:
         """Parse and bound-check one layer; raise GhostFileError naming the layer otherwise."""
         keys = {"dIn", "dOut", "n", "k", "beta", "sK", "sV", "logitScale"}
-        if not isinstance(obj, dict) or set(obj) != keys:
-            raise GhostFileError(f"layer {index} must have exactly {sorted(keys)}")
+        if not isinstance(obj, dict) or set(obj) - {"update"} != keys:
+            raise GhostFileError(f"layer {index} must have exactly {sorted(keys)} (and optionally 'update')")
         ints = {key: obj[key] for key in ("dIn", "dOut", "n", "k")}
         for key, value in ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -95,6 +138,7 @@ class LayerSpec:
         spec = cls(
             ints["dIn"], ints["dOut"], ints["n"], ints["k"],
             float(floats["beta"]), float(floats["sK"]), float(floats["sV"]), scale,
+            UpdateRule.from_json(obj["update"], index) if "update" in obj else None,
         )
         spec.check(index)
         return spec

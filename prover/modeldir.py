@@ -153,8 +153,12 @@ def load_model_dir(
     """Load a model directory, checking that its matrices and trees match ghost.json's roots.
 
     Matrices are memory-mapped. A missing tree cache is rebuilt (not saved); a tree whose
-    root differs from the ghost file raises ModelError.
+    root differs from the ghost file raises ModelError. An in-place update a crash
+    interrupted (prover/update.py's journal) is first rolled back or forward.
     """
+    from .update import recover_update
+
+    recover_update(directory)  # an update a crash interrupted: finish or undo it first
     ghost_file = directory / GHOST_FILE
     if not ghost_file.exists():
         raise ModelError(f"{directory} is not a model directory (no {GHOST_FILE})")
