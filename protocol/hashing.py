@@ -31,22 +31,36 @@ _keccak_raw: Callable[[bytes], object] = _pysha3_backend._keccak_256
 
 # The batch keccak (protocol/keccak_batch.py, numba): None = not tried yet, False = unusable.
 _native: ModuleType | bool | None = None
+_pure_hashes = 0  # hashed in pure Python while the batch keccak was not loaded yet
+# Loading numba and the cached kernels costs ~0.3–0.6 s (a first compile on a machine ~4 s):
+# more than a one-shot `ghostproof verify` hashes in all. So the batch keccak is loaded once
+# the process has this many hashes to do in total (one tree of 2^15 leaves, or ~80 verified
+# layers); until then the pure-Python path runs. GHOSTPROOF_KECCAK=native loads it at once,
+# GHOSTPROOF_KECCAK=pure never.
+NATIVE_AFTER_HASHES = 1 << 16
 _RATE = 136
 _CHUNK_ROWS = 1 << 14  # leaves padded and hashed per native call (a few MB of buffer)
 _EMPTY_KECCAK = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 
-def native() -> ModuleType | None:
-    """The batch keccak module when it is installed, works on this host and is not switched
-    off (``GHOSTPROOF_PURE_KECCAK=1`` or ``use_native(False)``); else None.
+def native(batch: int | None = None) -> ModuleType | None:
+    """The batch keccak module, or None where the pure-Python path is to be used.
 
-    The first call imports numba and loads (or, the first time on a machine, compiles) the
-    kernels, then checks them against pysha3; any failure leaves the pure-Python path.
+    ``batch`` is the number of hashes the caller is about to compute: the module is loaded
+    only once the process has asked for :data:`NATIVE_AFTER_HASHES` in all (or at once with
+    ``batch=None``, or ``GHOSTPROOF_KECCAK=native``). None also when numba is missing, the
+    kernels fail their check against pysha3, or ``GHOSTPROOF_KECCAK=pure`` /
+    ``use_native(False)`` switched it off. Both paths compute the same bytes.
     """
-    global _native
+    global _native, _pure_hashes
     if _native is None:
-        _native = False
-        if os.environ.get("GHOSTPROOF_PURE_KECCAK", "") in ("", "0"):
+        mode = os.environ.get("GHOSTPROOF_KECCAK", "auto")
+        if mode == "pure":
+            _native = False
+        elif batch is not None and mode != "native" and _pure_hashes + batch < NATIVE_AFTER_HASHES:
+            _pure_hashes += batch
+            return None
+        else:
             _native = _load_native() or False
     return _native or None
 
@@ -147,10 +161,17 @@ def leaf_hash_array(
     :func:`native` is available, one pysha3 call per leaf otherwise.
     """
     cols = np.asarray(columns)
-    kb = native()
+    kb = native(cols.shape[0] if cols.ndim == 2 else 0)
     if kb is None or cols.ndim != 2:
         raw = b"".join(_leaf_hashes_pure(layer, matrix, columns, first, indices))
         return np.frombuffer(raw, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    return _leaf_hashes_native(kb, layer, matrix, cols, first, indices)
+
+
+def _leaf_hashes_native(
+    kb: ModuleType, layer: int, matrix: int, cols: np.ndarray, first: int, indices: np.ndarray | None
+) -> np.ndarray:
+    """The batch-keccak path of :func:`leaf_hash_array` (``cols`` 2-D)."""
     n, d = cols.shape
     width = 8 + d
     padded = (width // _RATE + 1) * _RATE
@@ -180,9 +201,11 @@ def leaf_hashes(
     in a tight pysha3 loop. Raises FormatError for a non-2-D array, bad indices, or an index
     or layer out of range.
     """
-    if native() is None:
+    cols = np.asarray(columns)
+    kb = native(cols.shape[0] if cols.ndim == 2 else 0)
+    if kb is None or cols.ndim != 2:
         return _leaf_hashes_pure(layer, matrix, columns, first, indices)
-    raw = leaf_hash_array(layer, matrix, columns, first, indices).tobytes()
+    raw = _leaf_hashes_native(kb, layer, matrix, cols, first, indices).tobytes()
     return [raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES)]
 
 

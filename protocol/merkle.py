@@ -95,7 +95,7 @@ def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
     level = b"".join(leaves) + ZERO_HASH * ((1 << depth) - n)
     if len(level) != (1 << depth) * HASH_BYTES:
         raise ValueError("every leaf must be 32 bytes")
-    if native() is not None:
+    if native(1 << depth) is not None:
         return tree_from_leaf_array(n, np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES))
     levels = [np.frombuffer(level, dtype=np.uint8).reshape(-1, HASH_BYTES)]
     for _ in range(depth):
@@ -117,7 +117,7 @@ def tree_from_packed_leaves(n_leaves: int, packed: np.ndarray, parts: int = 1) -
     many threads (the kernels release the GIL); without it, one thread in pure Python.
     """
     depth = tree_depth(n_leaves)
-    kb = native()
+    kb = native(1 << depth)
     if kb is None:
         return build_tree([row.tobytes() for row in packed[: 1 << depth]][:n_leaves])
     words = packed.view(np.uint64)
@@ -216,7 +216,7 @@ def process_multiproof(
         raise MultiproofError(f"{len(leaves)} leaves for {len(positions)} positions")
     if (set(map(len, leaves)) | set(map(len, proof))) - {HASH_BYTES}:
         raise MultiproofError("every leaf and proof hash must be 32 bytes")
-    kb = native()
+    kb = native(len(leaves) + len(proof))
     if kb is None:
         return _process_pure(depth, positions, leaves, proof)
     pos = np.fromiter(positions, dtype=np.int64, count=len(positions))

@@ -63,7 +63,7 @@ def build_matrix_tree(layer: int, tag: int, columns: np.ndarray, workers: int | 
     depth = tree_depth(n)
     w = workers if workers is not None else (os.cpu_count() or 1)
     split = min(max(w, 1).bit_length() - 1, depth)  # log2 of the number of subtrees
-    if native() is not None:
+    if native(2 * n) is not None:
         return _build_native(layer, tag, cols, split if n >= NATIVE_PARALLEL_MIN_COLUMNS else 0)
     if split == 0 or n < PARALLEL_MIN_COLUMNS or "fork" not in mp.get_all_start_methods():
         return build_tree(leaf_hashes(layer, tag, cols))
