@@ -190,7 +190,8 @@ def test_vector_proof_verifies(vec, valid):
     assert list(result.taus) == [min(s["scores"]) for s in vec["steps"]]
     assert [o.tolist() for o in result.outputs] == [s["y"] for s in vec["steps"]]
     for case in vec["scaledRound"]:
-        out = scaled_round([int(c) for c in case["coefs"]], np.array(case["z"], dtype=np.int64), int(case["denom"]))
+        coefs = [int(c) for c in case["coefs"]]
+        out = scaled_round(coefs, np.array(case["z"], dtype=np.int64), int(case["denom"]))
         assert [[str(int(v)) for v in row] for row in out] == case["out"]
 
 
