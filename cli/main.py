@@ -25,6 +25,7 @@ from . import chain as cli_chain
 from . import challenge as cli_challenge
 from . import ipfs as cli_ipfs
 from . import node as cli_node
+from . import update as cli_update
 from . import wallet as cli_wallet
 from .console import err, out, print_json, progress
 from .extras import needs_extra
@@ -337,6 +338,7 @@ cli_ipfs.register(app, model_app)
 cli_wallet.register(app)
 cli_attest.register(app)
 cli_challenge.register(app)
+cli_update.register(model_app)
 
 
 try:  # typer ≥ 0.22 vendors click: its usage errors are not click's own classes
