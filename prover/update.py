@@ -156,16 +156,21 @@ def patch_tree(tree: MerkleTree, layer: int, tag: int, positions: np.ndarray,
 
 def _new_chunks(header: GhostHeader, layer: int, matrices: dict[str, np.ndarray], positions: np.ndarray,
                 rows: dict[str, np.ndarray]) -> tuple[tuple[ChunkRef, ...], tuple[int, ...]]:
-    """The chunk table with the CIDs of the chunks covering ``positions`` recomputed."""
+    """The chunk table with the CIDs recomputed of the chunks holding a column whose bytes
+    changed (``rows[M]`` are the new rows at ``positions``); returns it and their indices."""
     chunks = list(header.chunks)
-    touched = touched_chunks(chunks, layer, positions)
-    for i in touched:
+    changed = {name: np.any(rows[name] != np.asarray(matrices[name][positions]), axis=1) for name in rows}
+    recomputed = []
+    for i in touched_chunks(chunks, layer, positions):
         c = chunks[i]
+        inside = (positions >= c.first) & (positions < c.first + c.count) & changed[c.matrix]
+        if not inside.any():
+            continue  # selected, but no byte of this chunk changed: same CID
         data = np.array(matrices[c.matrix][c.first : c.first + c.count], dtype=np.int8)
-        inside = (positions >= c.first) & (positions < c.first + c.count)
         data[positions[inside] - c.first] = rows[c.matrix][inside]
         chunks[i] = replace(c, cid=cid_for_bytes(data.tobytes()))
-    return tuple(chunks), tuple(touched)
+        recomputed.append(i)
+    return tuple(chunks), tuple(recomputed)
 
 
 # ---------------------------------------------------------------- the batch
