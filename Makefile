@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-safety bench-hashing vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-safety bench-hashing bench-update vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-node: install
 
 bench-safety: install
 	$(PY) scripts/bench_safety.py --sizes 100000,1000000 --out bench-out/safety.md
+
+bench-update: install
+	$(PY) scripts/bench_update.py --n 1000000 --trials 20 --out bench-out/bench_update.md
 
 bench-hashing: install
 	$(PY) scripts/bench_hashing.py --n 1000000
