@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from ghostproof.protocol.update import (
 
 from .commit import CommittedModel
 from .index import ExactRetriever, Retriever
+
+if TYPE_CHECKING:
+    from .modeldir import ModelDir
 
 #: The journal of an update in progress (its presence means: recover before use).
 JOURNAL_FILE = "update.journal"
@@ -507,18 +511,18 @@ def parse_examples(obj: object, spec_d_in: int, spec_d_out: int, s_v: float,
     return out
 
 
-def read_examples(path: Path, md: object) -> list[Example]:
+def read_examples(path: Path, md: ModelDir) -> list[Example]:
     """Read an examples file (:func:`parse_examples`) for the model directory ``md``."""
-    spec = md.model.layers[0].spec  # type: ignore[attr-defined]
+    spec = md.model.layers[0].spec
     try:
         data = read_capped(path, MAX_EXAMPLES_BYTES)
     except OSError as exc:
         raise InputError(f"cannot read examples file {path}: {exc.strerror}") from exc
     obj = load_json(data, what="examples file", max_bytes=MAX_EXAMPLES_BYTES)
-    return parse_examples(obj, spec.d_in, spec.d_out, spec.s_v, md.samples)  # type: ignore[attr-defined]
+    return parse_examples(obj, spec.d_in, spec.d_out, spec.s_v, md.samples)
 
 
-def directory_retrievers(md: object, *, exact: bool = False) -> list[Retriever]:
+def directory_retrievers(md: ModelDir, *, exact: bool = False) -> list[Retriever]:
     """The node's retrievers for a loaded model directory: its HNSW index per layer (search
     breadth from model.json, at least 4k), or exact search without one or with ``exact``."""
     from ghostproof.adapters.storage.layout import index_path as _index_path
@@ -526,10 +530,10 @@ def directory_retrievers(md: object, *, exact: bool = False) -> list[Retriever]:
     from .index import HnswRetriever
 
     out: list[Retriever] = []
-    index_meta = md.meta.get("index")  # type: ignore[attr-defined]
+    index_meta = md.meta.get("index")
     ef = index_meta.get("ef", 128) if isinstance(index_meta, dict) else 128
-    for i, layer in enumerate(md.model.layers):  # type: ignore[attr-defined]
-        path = _index_path(md.path, i)  # type: ignore[attr-defined]
+    for i, layer in enumerate(md.model.layers):
+        path = _index_path(md.path, i)
         if exact or not path.exists():
             out.append(ExactRetriever(layer.keys))
         else:
@@ -545,11 +549,11 @@ class UpdateOutcome:
     and the model directory loaded again at the new version."""
 
     step: UpdateStep
-    model_dir: object  # prover.modeldir.ModelDir
+    model_dir: ModelDir
 
 
 def apply_update(
-    target: object,
+    target: ModelDir | str | os.PathLike[str],
     examples: Sequence[Example],
     retrievers: Sequence[Retriever] | None = None,
     *,
@@ -566,12 +570,12 @@ def apply_update(
 
     md = load_model_dir(Path(target)) if isinstance(target, str | os.PathLike) else target
     rets = list(retrievers) if retrievers is not None else directory_retrievers(md, exact=exact)
-    step = compute_update(md.model, examples, rets)  # type: ignore[attr-defined]
+    step = compute_update(md.model, examples, rets)
     refresh_retrievers(rets, step)
-    write_update(md.path, step, md.model, rets)  # type: ignore[attr-defined]
+    write_update(md.path, step, md.model, rets)
     if proof_path is not None:
         save_update_proof(proof_path, step.proof)
-    return UpdateOutcome(step, load_model_dir(md.path))  # type: ignore[attr-defined]
+    return UpdateOutcome(step, load_model_dir(md.path))
 
 
 def save_update_proof(path: Path, proof: UpdateProof) -> int:
