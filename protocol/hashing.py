@@ -39,7 +39,6 @@ _pure_hashes = 0  # hashed in pure Python while the batch keccak was not loaded 
 # GHOSTPROOF_KECCAK=pure never.
 NATIVE_AFTER_HASHES = 1 << 16
 _RATE = 136
-_CHUNK_ROWS = 1 << 14  # leaves padded and hashed per native call (a few MB of buffer)
 _EMPTY_KECCAK = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 
@@ -171,18 +170,24 @@ def leaf_hash_array(
 def _leaf_hashes_native(
     kb: ModuleType, layer: int, matrix: int, cols: np.ndarray, first: int, indices: np.ndarray | None
 ) -> np.ndarray:
-    """The batch-keccak path of :func:`leaf_hash_array` (``cols`` 2-D)."""
-    n, d = cols.shape
-    width = 8 + d
-    padded = (width // _RATE + 1) * _RATE
+    """The batch-keccak path of :func:`leaf_hash_array` (``cols`` 2-D): the same checks as
+    :func:`_leaf_rows`, then one kernel call that lays out and hashes the preimages."""
+    cols = np.ascontiguousarray(cols, dtype=np.int8)
+    n = cols.shape[0]
+    if indices is None:
+        idx = np.arange(first, first + n, dtype=np.int64)
+    else:
+        idx = np.ascontiguousarray(indices, dtype=np.int64)
+        if idx.shape != (n,) or (n and idx.min() < 0):
+            raise FormatError("indices must give one non-negative column index per row")
     out = np.empty((n, 4), dtype=np.uint64)
-    for lo in range(0, max(n, 1), _CHUNK_ROWS):
-        hi = min(n, lo + _CHUNK_ROWS)
-        sub = None if indices is None else np.asarray(indices)[lo:hi]
-        buf = _leaf_rows(layer, matrix, cols[lo:hi], first + lo, sub, padded)
-        buf[:, width] = 0x01
-        buf[:, padded - 1] |= 0x80
-        kb.sponge_rows(buf.view(np.uint64), out[lo:hi])
+    if n:
+        _check_layer_column(layer, matrix, int(idx.max()))
+        head = int.from_bytes(struct.pack(">BHB", TAG_LEAF, layer, matrix), "little")
+        if cols.shape[1] % 8 == 0:
+            kb.sponge_leaves_aligned(head, cols.view(np.uint64), idx, out)
+        else:
+            kb.sponge_leaves(head, cols.view(np.uint8), idx, out)
     return out.view(np.uint8)
 
 

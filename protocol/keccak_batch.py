@@ -229,3 +229,86 @@ def multiproof_root(
         n = m
     root[0] = cur[0]
     return used
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _index_word(head: int, column: int) -> np.uint64:
+    """The first 8 bytes of a leaf preimage as a word: ``head`` ‖ uint32 BE ``column``."""
+    col = np.uint64(column)
+    swapped = (
+        ((col & np.uint64(0xFF)) << np.uint64(24))
+        | ((col & np.uint64(0xFF00)) << np.uint64(8))
+        | ((col >> np.uint64(8)) & np.uint64(0xFF00))
+        | ((col >> np.uint64(24)) & np.uint64(0xFF))
+    )
+    return np.uint64(head) | (swapped << np.uint64(32))
+
+
+@njit(cache=True, nogil=True)
+def sponge_leaves(head: int, columns: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
+    """Leaf hashes (DESIGN §2): ``out[i] = keccak256(head ‖ uint32 BE indices[i] ‖ columns[i])``,
+    ``head`` the leaf preimage's first 4 bytes as a little-endian integer, ``columns`` (n, d)
+    uint8, ``indices`` (n,) int64 < 2^32, ``out`` (n, 4) uint64."""
+    n, d = columns.shape
+    length = 8 + d
+    nwords = (length // (8 * RATE_WORDS) + 1) * RATE_WORDS
+    a = np.empty((25, WIDTH), np.uint64)
+    buf = np.zeros((WIDTH, nwords), np.uint64)
+    buf8 = buf.view(np.uint8)
+    for j in range(WIDTH):
+        buf8[j, length] = 0x01
+        buf8[j, 8 * nwords - 1] |= 0x80
+    for g in range(0, n, WIDTH):
+        m = min(WIDTH, n - g)
+        for j in range(m):
+            buf[j, 0] = _index_word(head, indices[g + j])
+            buf8[j, 8:length] = columns[g + j]
+        a[:, :] = 0
+        for blk in range(0, nwords, RATE_WORDS):
+            for lane in range(RATE_WORDS):
+                for j in range(WIDTH):
+                    a[lane, j] ^= buf[j, blk + lane]
+            _keccak_f1600_x8(a, _RC)
+        for j in range(m):
+            for lane in range(4):
+                out[g + j, lane] = a[lane, j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _absorb_leaf_block(
+    a: np.ndarray, head: int, columns: np.ndarray, indices: np.ndarray, g: int, m: int, blk: int, nwords: int
+) -> None:
+    """XOR block ``blk`` (its first word index) of the padded leaf preimages of rows g … g+m−1 into ``a``."""
+    dw = columns.shape[1]
+    for lane in range(RATE_WORDS):
+        w = blk + lane
+        if w == 0:
+            for j in range(m):
+                a[0, j] = _index_word(head, indices[g + j])
+        elif w <= dw:
+            for j in range(m):
+                a[lane, j] ^= columns[g + j, w - 1]
+        else:
+            pad = np.uint64(1) if w == dw + 1 else np.uint64(0)
+            if w == nwords - 1:
+                pad |= _PAD_LAST
+            for j in range(WIDTH):
+                a[lane, j] ^= pad
+
+
+@njit(cache=True, nogil=True)
+def sponge_leaves_aligned(head: int, columns: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
+    """:func:`sponge_leaves` for d a multiple of 8, reading the columns as words ((n, d/8) uint64)
+    straight into the state: no copy of the preimages."""
+    n, dw = columns.shape
+    nwords = ((8 + 8 * dw) // (8 * RATE_WORDS) + 1) * RATE_WORDS
+    a = np.empty((25, WIDTH), np.uint64)
+    for g in range(0, n, WIDTH):
+        m = min(WIDTH, n - g)
+        a[:, :] = 0
+        for blk in range(0, nwords, RATE_WORDS):
+            _absorb_leaf_block(a, head, columns, indices, g, m, blk, nwords)
+            _keccak_f1600_x8(a, _RC)
+        for j in range(m):
+            for lane in range(4):
+                out[g + j, lane] = a[lane, j]

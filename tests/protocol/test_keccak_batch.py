@@ -94,11 +94,14 @@ def test_leaf_hashes_native_equal_reference(kb, d: int) -> None:
     assert leaf_hashes(3, 1, cols, indices=idx) == want
 
 
-def test_leaf_hashes_native_over_several_chunks(kb, monkeypatch) -> None:
-    monkeypatch.setattr(hashing, "_CHUNK_ROWS", 16)
+def test_leaf_hashes_native_every_index_byte_and_layer(kb) -> None:
     cols = np.random.default_rng(1).integers(-128, 128, (50, 33), dtype=np.int8)
     assert leaf_hashes(0, 0, cols, first=7) == [leaf_hash(0, 0, 7 + i, cols[i]) for i in range(50)]
+    idx = np.array([0, 1, 0xFF, 0x100, 0x1234, 0x12345678, 0x80000000, 0xFFFFFFFF] * 2, dtype=np.int64)
+    want = [leaf_hash(0xFFFF, 1, int(j), c) for j, c in zip(idx, cols[:16], strict=True)]
+    assert leaf_hashes(0xFFFF, 1, cols[:16], indices=idx) == want
     assert leaf_hashes(0, 0, cols[:0]) == []
+    assert leaf_hash_array(0, 0, cols[:0]).shape == (0, 32)
 
 
 @pytest.mark.parametrize("n", [*range(1, 20), 33, 1000])
