@@ -28,7 +28,7 @@ from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
 from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
 from ghostproof.protocol.errors import InputError, ModelError
 from ghostproof.protocol.ghost import UPDATE_RULE_SGD_V1, GhostFile, GhostHeader, UpdateRule
-from ghostproof.protocol.hashing import leaf_hashes, node_hash
+from ghostproof.protocol.hashing import leaf_hashes, node_hashes
 from ghostproof.protocol.jsonlimits import load_json
 from ghostproof.protocol.layer import check_vector, int_scores, quantise_query, top_k
 from ghostproof.protocol.merkle import MerkleTree, multiproof
@@ -145,17 +145,16 @@ def patch_tree(tree: MerkleTree, layer: int, tag: int, positions: np.ndarray,
     idx = np.asarray(positions, dtype=np.int64)
     hashes = leaf_hashes(layer, tag, new_rows, indices=idx)
     patches: list[NodePatch] = [(0, idx, hashes)]
-    current = dict(zip(idx.tolist(), hashes, strict=True))
     for level in range(tree.depth):
         parents = np.unique(idx >> 1)
-        above: dict[int, bytes] = {}
-        for p in parents.tolist():
-            left = current.get(2 * p) or tree.node(level, 2 * p)
-            right = current.get(2 * p + 1) or tree.node(level, 2 * p + 1)
-            above[p] = node_hash(left, right)
-        idx, current = parents, above
-        patches.append((level + 1, parents, [above[p] for p in parents.tolist()]))
-    return current[0], tuple(patches)
+        children = np.array(tree.levels[level][np.stack([2 * parents, 2 * parents + 1], axis=1).ravel()])
+        slots = np.searchsorted(2 * parents, idx & ~1) * 2 + (idx & 1)  # where each known child sits
+        children[slots] = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(-1, 32)
+        flat = children.tobytes()
+        hashes = node_hashes([flat[i : i + 32] for i in range(0, len(flat), 32)])
+        idx = parents
+        patches.append((level + 1, parents, hashes))
+    return hashes[0], tuple(patches)
 
 
 def _new_chunks(header: GhostHeader, layer: int, matrices: dict[str, np.ndarray], positions: np.ndarray,
