@@ -2,9 +2,10 @@
 
 The permutation is written as LLVM IR over ``<8 x i64>`` vectors (one vector per lane of the
 state, one element per message), so LLVM emits AVX-512 (or two AVX2 halves, or SSE2) code
-for whatever CPU runs it; the kernels around it absorb words, hash Merkle levels and process
-a compact multiproof without returning to Python. Every kernel is compiled on first use and
-cached on disk (numba ``cache=True``); all of them release the GIL.
+for whatever CPU runs it; the kernels around it hash leaves (laying out their preimages
+themselves), Merkle levels and a whole compact multiproof without returning to Python. Every
+kernel is compiled on first use and cached on disk (numba ``cache=True``); all of them
+release the GIL.
 
 Import this module only through ``protocol.hashing`` (``native()``): numba is optional and
 the pure-Python keccak (pysha3 through eth-hash) is the reference and the fallback. Words
@@ -183,8 +184,9 @@ def hash_pairs(src: np.ndarray, src_row: int, m: int, dst: np.ndarray, dst_row: 
 
 @njit(cache=True, nogil=True)
 def hash_levels(packed: np.ndarray, depth: int, lo: int, hi: int, part: int, parts: int) -> None:
-    """Fill levels lo+1 … hi of a packed tree ((2^(depth+1) − 1, 4) uint64, leaves first), given
-    level lo; only the ``part``-th of ``parts`` aligned subtrees (parts a power of two ≤ 2^(depth−hi+1)…)."""
+    """Hash levels lo+1 … hi of a packed tree ((2^(depth+1) − 1, 4) uint64, leaves first) in place
+    from level lo, for the ``part``-th of ``parts`` aligned subtrees only (``parts`` a power of
+    two; every level up to hi must have at least 2·parts nodes). Threads may run disjoint parts."""
     start = 0
     for lvl in range(lo):
         start += 1 << (depth - lvl)
