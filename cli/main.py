@@ -26,6 +26,7 @@ from . import challenge as cli_challenge
 from . import ipfs as cli_ipfs
 from . import node as cli_node
 from . import update as cli_update
+from . import versions as cli_versions
 from . import wallet as cli_wallet
 from .console import err, out, print_json, progress
 from .extras import needs_extra
@@ -338,6 +339,7 @@ cli_ipfs.register(app, model_app)
 cli_wallet.register(app)
 cli_attest.register(app)
 cli_challenge.register(app)
+cli_versions.register(model_app)
 cli_update.register(model_app)
 
 

@@ -571,10 +571,25 @@ def apply_update(
     rets = list(retrievers) if retrievers is not None else directory_retrievers(md, exact=exact)
     step = compute_update(md.model, examples, rets)
     refresh_retrievers(rets, step)
+    archive_version(md.path, step)
     write_update(md.path, step, md.model, rets)
     if proof_path is not None:
         save_update_proof(proof_path, step.proof)
     return UpdateOutcome(step, load_model_dir(md.path))
+
+
+def archive_version(directory: Path, step: UpdateStep) -> None:
+    """Keep the old and the new ghost file and the update proof under ``directory/versions/``
+    (named by ghostRoot), before the directory moves to the new version: ``model rotate``
+    checks the transition against them and the node serves them to wallets."""
+    from ghostproof.adapters.storage.layout import archived_ghost_path, archived_update_path
+
+    for ghost in (step.old_ghost, step.new_ghost):
+        path = archived_ghost_path(directory, ghost.ghost_root)
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            atomic_write(path, ghost.to_bytes())
+    save_update_proof(archived_update_path(directory, step.new_ghost.ghost_root), step.proof)
 
 
 def save_update_proof(path: Path, proof: UpdateProof) -> int:

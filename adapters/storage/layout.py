@@ -61,6 +61,22 @@ def index_path(directory: Path, layer: int) -> Path:
     return directory / f"layer{layer}.hnsw"
 
 
+VERSIONS_DIR = "versions"
+
+
+def archived_ghost_path(directory: Path, ghost_root: bytes) -> Path:
+    """Where a model directory keeps the ghost file of its version with ghostRoot
+    ``ghost_root`` (every version it has had: the node serves them, ``model rotate`` checks
+    the transition against them)."""
+    return directory / VERSIONS_DIR / f"0x{ghost_root.hex()}.ghost.json"
+
+
+def archived_update_path(directory: Path, new_root: bytes) -> Path:
+    """Where a model directory keeps the update proof that leads to the version with
+    ghostRoot ``new_root``."""
+    return directory / VERSIONS_DIR / f"0x{new_root.hex()}.update.json"
+
+
 def save_npy(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as a .npy file atomically (:func:`atomic_file`)."""
     with atomic_file(path) as fh:
