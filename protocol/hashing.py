@@ -121,6 +121,28 @@ def leaf_hash(layer: int, matrix: int, column: int, values: bytes | np.ndarray) 
     return keccak256(leaf_prefix(layer, matrix, column) + bytes(data))
 
 
+def _column_indices(layer: int, matrix: int, n: int, first: int, indices: np.ndarray | None) -> np.ndarray:
+    """The (n,) int64 column index of each row, checked (FormatError) to fit a leaf's fields
+    (no rows: nothing to check, as before)."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if indices is None:
+        idx = np.arange(first, first + n, dtype=np.int64)
+    else:
+        idx = np.ascontiguousarray(indices, dtype=np.int64)
+        if idx.shape != (n,) or idx.min() < 0:
+            raise FormatError("indices must give one non-negative column index per row")
+    _check_layer_column(layer, matrix, int(idx.max()))
+    return idx
+
+
+def _batch_for(columns: np.ndarray) -> tuple[ModuleType | None, np.ndarray]:
+    """The batch keccak module for hashing the rows of ``columns`` (None: the pure path), and
+    ``columns`` as an array."""
+    cols = np.asarray(columns)
+    return (native(cols.shape[0]) if cols.ndim == 2 else None), cols
+
+
 def _leaf_rows(
     layer: int, matrix: int, columns: np.ndarray, first: int, indices: np.ndarray | None, pad_to: int
 ) -> np.ndarray:
@@ -130,14 +152,7 @@ def _leaf_rows(
     if cols.ndim != 2:
         raise FormatError("columns must be a 2-D int8 array (one column per row)")
     n, d = cols.shape
-    if indices is None:
-        idx = np.arange(first, first + n, dtype=np.int64)
-    else:
-        idx = np.asarray(indices, dtype=np.int64)
-        if idx.shape != (n,) or (n and idx.min() < 0):
-            raise FormatError("indices must give one non-negative column index per row")
-    if n:
-        _check_layer_column(layer, matrix, int(idx.max()))
+    idx = _column_indices(layer, matrix, n, first, indices)
     buf = np.zeros((n, pad_to), dtype=np.uint8)
     buf[:, 0] = TAG_LEAF
     buf[:, 1:3] = np.frombuffer(struct.pack(">H", layer), dtype=np.uint8)
@@ -159,9 +174,8 @@ def leaf_hash_array(
     Same bytes and the same checks as :func:`leaf_hashes`; hashed in native batches when
     :func:`native` is available, one pysha3 call per leaf otherwise.
     """
-    cols = np.asarray(columns)
-    kb = native(cols.shape[0] if cols.ndim == 2 else 0)
-    if kb is None or cols.ndim != 2:
+    kb, cols = _batch_for(columns)
+    if kb is None:
         raw = b"".join(_leaf_hashes_pure(layer, matrix, columns, first, indices))
         return np.frombuffer(raw, dtype=np.uint8).reshape(-1, HASH_BYTES)
     return _leaf_hashes_native(kb, layer, matrix, cols, first, indices)
@@ -174,15 +188,9 @@ def _leaf_hashes_native(
     :func:`_leaf_rows`, then one kernel call that lays out and hashes the preimages."""
     cols = np.ascontiguousarray(cols, dtype=np.int8)
     n = cols.shape[0]
-    if indices is None:
-        idx = np.arange(first, first + n, dtype=np.int64)
-    else:
-        idx = np.ascontiguousarray(indices, dtype=np.int64)
-        if idx.shape != (n,) or (n and idx.min() < 0):
-            raise FormatError("indices must give one non-negative column index per row")
+    idx = _column_indices(layer, matrix, n, first, indices)
     out = np.empty((n, 4), dtype=np.uint64)
     if n:
-        _check_layer_column(layer, matrix, int(idx.max()))
         head = int.from_bytes(struct.pack(">BHB", TAG_LEAF, layer, matrix), "little")
         if cols.shape[1] % 8 == 0:
             kb.sponge_leaves_aligned(head, cols.view(np.uint64), idx, out)
@@ -206,9 +214,8 @@ def leaf_hashes(
     in a tight pysha3 loop. Raises FormatError for a non-2-D array, bad indices, or an index
     or layer out of range.
     """
-    cols = np.asarray(columns)
-    kb = native(cols.shape[0] if cols.ndim == 2 else 0)
-    if kb is None or cols.ndim != 2:
+    kb, cols = _batch_for(columns)
+    if kb is None:
         return _leaf_hashes_pure(layer, matrix, columns, first, indices)
     raw = _leaf_hashes_native(kb, layer, matrix, cols, first, indices).tobytes()
     return [raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES)]
