@@ -3,7 +3,8 @@
 The command parses its options, picks the signing key as every command does
 (``cli_chain.signing_account``), calls ``prover.node.boot.open_node`` (which refuses to start,
 with one line, on an unreachable chain, a ghostRoot that is not the registered one, or a
-key that is not the registered prover) and serves until SIGTERM or Ctrl-C. Registered by
+key that is not the registered prover; it rotates a trained directory the chain is behind)
+and serves until SIGTERM or Ctrl-C; ``--train`` sells training. Registered by
 cli/main.py.
 """
 
@@ -41,6 +42,11 @@ def serve_cmd(
     max_queue: Annotated[int, typer.Option(min=0, help="Requests waiting for a forward pass.")] = 16,
     rate_per_ip: RateOpt = "50/second",
     rate_per_channel: RateOpt = "20/second",
+    train: Annotated[
+        bool, typer.Option("--train/--no-train",
+                           help="Sell training (POST /v1/models/ID/train, priced like a query); "
+                                "the model must declare an update rule.")
+    ] = False,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log",
                            help="Log every HTTP request (costly under a flood; /metrics counts them).")
@@ -49,14 +55,15 @@ def serve_cmd(
     """Serve MODEL_DIR's model for pay over HTTP (x402 v2 vouchers on the CreditEscrow).
 
     The key is --keystore (password from $GHOSTPROOF_KEYSTORE_PASSWORD or a prompt) or
-    --dev-account N on a local chain; it must be the model's registered prover.
+    --dev-account N on a local chain; it must be the model's registered prover. A model
+    directory ahead of the chain (trained, not yet rotated) is rotated before serving.
     """
     from ghostproof.prover.node.boot import open_node, serve
     from ghostproof.prover.node.config import NodeConfig
 
     config = NodeConfig(margin=margin, redeem_every=redeem_every, max_proofs=max_proofs,
                         max_queue=max_queue, rate_per_ip=rate_per_ip, rate_per_channel=rate_per_channel,
-                        channel_ttl=min(5.0, margin / 4) if margin else 5.0)
+                        channel_ttl=min(5.0, margin / 4) if margin else 5.0, train=train)
     chain, dep = cli_chain._connect_checked(rpc, deployment)
     account = cli_chain.signing_account(chain, keystore, dev)
     service = open_node(model_dir, model_id, chain, dep, account, config, db)

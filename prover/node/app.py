@@ -2,10 +2,14 @@
 
 - ``GET /health`` alive; ``GET /ready`` model, chain, database (503 when one is not);
   ``GET /metrics`` Prometheus text; ``GET /openapi.json`` (FastAPI's).
-- ``GET /v1/models`` this node's model; ``GET /v1/models/{id}/ghost`` its ghost file.
+- ``GET /v1/models`` this node's model; ``GET /v1/models/{id}/ghost`` its ghost file;
+  ``GET /v1/models/{id}/versions/{root}/ghost|update`` any archived version's ghost file and
+  the update proof leading to it (clients check both against the CIDs the chain registered).
 - ``POST /v1/models/{id}/query``: the request (protocol/request.py) as JSON or in its binary
   wire form, paid with the x402 v2 headers (protocol/payment.py); the answer as response
   JSON or in its binary wire form, as ``Accept`` asks.
+- ``POST /v1/models/{id}/train`` (``serve --train``): ``{"examples": [...]}``, paid like a
+  query; the reply is the update proof, the new version and its rotation (training.py).
 
 Every error is ``{"error": class, "message": …, "field": …}`` with the status of
 ``protocol.errors.http_status``; a 402 carries ``PAYMENT-REQUIRED``, a 429 ``Retry-After``.
@@ -29,6 +33,7 @@ from ghostproof.protocol.errors import (
     GhostproofError,
     OverloadError,
     RequestTooLargeError,
+    UnknownModelError,
     http_status,
 )
 from ghostproof.protocol.hashing import to_hex
@@ -48,6 +53,7 @@ from .config import body_limit
 from .gate import CLIENT_HEADER, Refused, parse_client
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import Answer, NodeService
+from .training import VERSION_KINDS, TrainingRefusedError, train_body_limit
 
 JSON = "application/json"
 BINARY = "application/octet-stream"
@@ -72,6 +78,13 @@ _QUERY_DOC = {
                             "description": "GPQ\\x02 ‖ uint256 modelId ‖ nonce ‖ uint32 n ‖ n × float32BE"}},
     }},
 }
+_TRAIN_DOC = {
+    "parameters": _QUERY_DOC["parameters"],
+    "requestBody": {"required": True, "content": {JSON: {"schema": {
+        "type": "object", "required": ["examples"], "properties": {"examples": {
+            "type": "array", "maxItems": 64, "items": {"type": "object", "description":
+                "input (floats) or sample (index); target (int8), label (class) or output (floats)"}}}}}}},
+}
 _QUERY_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "The proven answer and its signed receipt (PAYMENT-RESPONSE header)",
           "content": {JSON: {}, BINARY: {}}},
@@ -90,7 +103,8 @@ def error_response(exc: GhostproofError, headers: dict[str, str] | None = None,
         headers["Retry-After"] = str(exc.retry_after)
     body = {"error": type(exc).__name__, "message": str(exc), "field": getattr(exc, "field", None),
             **(extra or {})}
-    return JSONResponse(body, status_code=http_status(exc), headers=headers)
+    status = exc.status if isinstance(exc, TrainingRefusedError) else http_status(exc)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def refusal_response(refused: Refused, url: str) -> JSONResponse:
@@ -154,8 +168,26 @@ async def answer_query(service: NodeService, limit: int, model_id: str, http: Ht
     return render(answer, http.headers.get("accept", JSON))
 
 
+async def answer_training(service: NodeService, limit: int, model_id: str, http: HttpRequest) -> Response:
+    """``POST /v1/models/{id}/train``: refuse it when this node does not train (403/409)
+    before reading the body, then the service; the reply is the training result JSON."""
+    service.check_training(model_id)
+    kind = http.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != JSON:
+        raise FormatError(f"Content-Type must be {JSON}", field="Content-Type")
+    body = await read_body(http, limit)
+    client = parse_client(http.headers.get(CLIENT_HEADER))
+    try:
+        done = await service.train(body, http.headers.get(PAYMENT_SIGNATURE_HEADER), client)
+    except Refused as refused:
+        return refusal_response(refused, str(http.url))
+    return Response(done.reply, media_type=JSON,
+                    headers={PAYMENT_RESPONSE_HEADER: done.settlement.to_header()})
+
+
 class CallerLimit:
-    """ASGI middleware: the per-IP rate limit on ``POST /v1/models/{id}/query``, checked before
+    """ASGI middleware: the per-IP rate limit on ``POST /v1/models/{id}/query`` (and
+    ``/train``), checked before
     the request is routed, its body read or parsed, so that a 429 to a flood from one address
     costs the node as little as an answer can."""
 
@@ -165,7 +197,8 @@ class CallerLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if scope.get("method") == "POST" and path.startswith("/v1/models/") and path.endswith("/query"):
+        if scope.get("method") == "POST" and path.startswith("/v1/models/") and \
+                path.endswith(("/query", "/train")):
             client = scope.get("client")
             try:
                 self.service.admit_caller(client[0] if client else "unknown")
@@ -228,4 +261,25 @@ def create_app(service: NodeService) -> FastAPI:
         """One proven answer, paid with a voucher (x402 v2 headers)."""
         return await answer_query(service, limit, model_id, http)
 
+    add_training_routes(app, service)
     return app
+
+
+def add_training_routes(app: FastAPI, service: NodeService) -> None:
+    """The version endpoints and ``POST /v1/models/{id}/train``."""
+    train_limit = train_body_limit(service.d_in, service.d_out)
+
+    @app.get("/v1/models/{model_id}/versions/{root}/{kind}", responses={200: {"content": {JSON: {}}},
+                                                                        404: {"description": "Not kept"}})
+    async def version(model_id: str, root: str, kind: str) -> Response:
+        """An archived version's ghost file (``ghost``) or the update proof leading to it
+        (``update``), by ghostRoot; the chain's CIDs say whether the bytes are right."""
+        if kind not in VERSION_KINDS:
+            raise UnknownModelError(f"a version has a ghost and an update, not {kind!r}", field="kind")
+        return Response(service.version_bytes(model_id, root, kind), media_type=JSON)
+
+    @app.post("/v1/models/{model_id}/train", openapi_extra=_TRAIN_DOC, responses=_QUERY_RESPONSES)
+    async def train(model_id: str, http: HttpRequest) -> Response:
+        """Train the model on the body's examples, paid like a query (``serve --train``)."""
+        return await answer_training(service, train_limit, model_id, http)
+

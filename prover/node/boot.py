@@ -5,8 +5,13 @@
 a model id the registry does not know (UnknownModelError) or that is retired
 (ModelRetiredError), a model directory whose ghostRoot is not the one registered for the id
 (RootMismatchError), and a key that is not the registered prover (NotRegisteredProverError);
-then it loads the model, opens the ledger and wires the service; the prover refuses
+then it loads the model, opens the ledger and wires the service (with its Trainer: training
+is sold only with ``NodeConfig.train``); the prover refuses
 selections the model's registered ``selectionMargin`` does not cover (prover/margin.py).
+A crash in a training is recovered first (the directory's journal rolls the update back or
+forward); a directory then *ahead* of the chain — trained, archived, but not rotated — whose
+archive links the registered root to its own is rotated, step by step, before the node serves
+(training.rotate_pending; it needs the registered prover's key, which the node holds).
 :func:`serve` runs the app until SIGTERM or Ctrl-C (uvicorn's graceful shutdown stops the
 service, which redeems); :class:`NodeThread` runs it in a thread of the caller's process,
 beside its clients. Used by ``ghostproof serve`` (cli/node.py), ``ghostproof demo``
@@ -15,6 +20,8 @@ beside its clients. Used by ``ghostproof serve`` (cli/node.py), ``ghostproof dem
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import threading
 import time
@@ -26,17 +33,28 @@ from ghostproof.adapters.chain.anchor import check_ghost_root
 from ghostproof.adapters.chain.anvil import free_port
 from ghostproof.adapters.chain.deployment import Deployment
 from ghostproof.adapters.chain.provider import Chain
-from ghostproof.adapters.chain.registry import check_active, check_prover_key, read_model
+from ghostproof.adapters.chain.registry import (
+    RegisteredModel,
+    check_active,
+    check_prover_key,
+    read_model,
+)
 from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost_bytes
-from ghostproof.protocol.errors import ExternalError
+from ghostproof.protocol.errors import ExternalError, InputError
+from ghostproof.protocol.hashing import to_hex
 
 from ..modeldir import load_model_dir, make_prover
+from ..rotate import pending_transitions
+from ..update import recover_update
 from .channels import ChainView
 from .config import DB_NAME, DEFAULT_HOST, DEFAULT_PORT, NodeConfig
 from .ledger import Ledger
 from .metrics import Metrics
 from .redeemer import Redeemer
 from .service import NodeService
+from .training import Trainer, rotate_pending
+
+log = logging.getLogger("ghostproof.node")
 
 
 def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployment,
@@ -47,9 +65,9 @@ def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployme
     config = config or NodeConfig()
     registered = read_model(chain, deployment, model_id)
     check_active(registered)
-    ghost_bytes, ghost = read_ghost_bytes(model_dir / GHOST_FILE)
-    check_ghost_root(registered, ghost)
-    check_prover_key(model_id, registered.prover, account.address)
+    recover_update(model_dir)  # a training a crash interrupted: finish or undo it first
+    registered = _catch_up(model_dir, registered, chain, deployment, account)
+    ghost_bytes, _ = read_ghost_bytes(model_dir / GHOST_FILE)
     md = load_model_dir(model_dir)
     prover = make_prover(md, exact=exact, model_id=model_id, chain_id=deployment.chain_id,
                          verifying_contract=deployment.registry, private_key=bytes(account.key))
@@ -62,9 +80,31 @@ def open_node(model_dir: Path, model_id: int, chain: Chain, deployment: Deployme
                      size=config.channel_cache_size)
     metrics = Metrics(ledger.open_channels)
     redeemer = Redeemer(view, ledger, account, config, metrics, start_block=view.head()[0])
+    trainer = Trainer(md, prover, deployment, account, view.calling, enabled=config.train)
     return NodeService(prover=prover, registered=registered, ghost_bytes=ghost_bytes, view=view,
-                       ledger=ledger, redeemer=redeemer, metrics=metrics, config=config)
+                       ledger=ledger, redeemer=redeemer, metrics=metrics, config=config, trainer=trainer)
 
+
+def _catch_up(model_dir: Path, registered: RegisteredModel, chain: Chain, deployment: Deployment,
+              account: LocalAccount) -> RegisteredModel:
+    """The model as registered once the directory's pending versions are rotated (none when
+    its ghostRoot is the registered one). RootMismatchError when it differs and the archive
+    does not lead there from the registered root; NotRegisteredProverError for another key."""
+    ghost = read_ghost_bytes(model_dir / GHOST_FILE)[1]
+    if ghost.ghost_root != registered.ghost_root:
+        try:
+            pending_transitions(model_dir, registered.ghost_root)
+        except InputError:
+            check_ghost_root(registered, ghost)  # raises RootMismatchError, the usual refusal
+            raise
+        check_prover_key(registered.model_id, registered.prover, account.address)
+        for rotation in rotate_pending(model_dir, lambda: contextlib.nullcontext(chain), deployment,
+                                       account, registered.model_id):
+            log.warning("model %d was ahead of the chain: rotated to version %d (ghostRoot %s)",
+                        rotation.model_id, rotation.version, to_hex(rotation.new_root))
+        registered = read_model(chain, deployment, registered.model_id)
+    check_prover_key(registered.model_id, registered.prover, account.address)
+    return registered
 
 def serve(service: NodeService, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           log_level: str = "info", *, access_log: bool = False) -> None:

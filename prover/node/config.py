@@ -42,6 +42,8 @@ class NodeConfig:
     #: Request bodies larger than this are refused (413) before they are parsed; 0 means
     #: "derived from the model's input size".
     max_body: int = 0
+    #: Sell training (``POST /v1/models/{id}/train``, ``serve --train``): off by default.
+    train: bool = False
 
     def __post_init__(self) -> None:
         if self.margin < 0 or (self.margin and self.channel_ttl * 2 > self.margin):

@@ -112,6 +112,10 @@ class PaymentGate:
     def parse(self, header: str, request: Request) -> Payment:
         """The payment in ``header`` for ``request``; Refused on any form error, terms that are
         not this node's, or a voucher for another request. Costs nothing (no recovery, no I/O)."""
+        return self.parse_for(header, request.hash)
+
+    def parse_for(self, header: str, request_hash: bytes) -> Payment:
+        """:meth:`parse` for a request named by its hash (a training's: training.py)."""
         _header_json(header, self.base)
         try:
             payment = Payment.from_header(header)
@@ -123,7 +127,7 @@ class PaymentGate:
             raise Refused(VoucherError(f"the payment accepts other terms than this node's "
                                        f"({got} instead of {self.base})", field="accepted"),
                           "wrong_terms", self.base)
-        if payment.request_hash != request.hash:
+        if payment.request_hash != request_hash:
             raise Refused(VoucherError("the payment's requestHash is not this request's hash",
                                        field="requestHash"), "wrong_request", self.base)
         return payment

@@ -12,6 +12,13 @@ the registered margin does not cover: UnsafeSelectionError, 503) records nothing
 voucher is not consumed and the same amount pays for the next query. It counts every
 outcome in the metrics. Used by the HTTP app (prover/node/app.py), which only parses and
 renders.
+
+:meth:`NodeService.train` (``serve --train``) is paid the same way and through the same gate
+and ledger; the training itself (training.py's :class:`Trainer`) runs holding the
+:class:`VersionLock` alone, while every forward pass holds it shared, so no query is answered
+while the model directory moves to its next version, and every answer after a training is
+signed under the new root, which the chain registered first. :meth:`NodeService.version_bytes`
+serves any archived version's ghost file and update proof.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from ghostproof.protocol.errors import (
     UnknownModelError,
     VoucherError,
 )
-from ghostproof.protocol.hashing import to_hex
+from ghostproof.protocol.hashing import keccak256, to_hex
 from ghostproof.protocol.payment import PAYMENT_SIGNATURE_HEADER, Payment, Settlement, Terms, network_of
 from ghostproof.protocol.response import Request, Response
 from ghostproof.protocol.response_wire import decode_binary, encode_binary
@@ -44,6 +51,15 @@ from .ledger import Accepted, Ledger
 from .metrics import Metrics
 from .redeemer import Redeemer
 from .throttle import ChannelLocks, ProofSlots, RateLimits
+from .training import (
+    TRAINING_OFF,
+    Trainer,
+    TrainingRefusedError,
+    VersionLock,
+    archived_bytes,
+    parse_root,
+    train_request_hash,
+)
 
 log = logging.getLogger("ghostproof.node")
 
@@ -57,13 +73,24 @@ class Answer:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class TrainAnswer:
+    """A training's reply (training.py's ``Trained.reply()``) and what was paid for it
+    (``replayed``: a retry, answered from the ledger, not charged or trained again)."""
+
+    reply: bytes
+    settlement: Settlement
+    replayed: bool = False
+
+
 class NodeService:
     """One model served for pay: the prover, the gate, the ledger, the limits, the redeemer."""
 
     def __init__(self, *, prover: Prover, registered: RegisteredModel, ghost_bytes: bytes,
                  view: ChainView, ledger: Ledger, redeemer: Redeemer, metrics: Metrics,
-                 config: NodeConfig):
+                 config: NodeConfig, trainer: Trainer | None = None):
         self.prover = prover
+        self.trainer = trainer
         self.registered = registered
         self.ghost_bytes = ghost_bytes
         self.view = view
@@ -79,6 +106,8 @@ class NodeService:
         self.locks = ChannelLocks(config.channel_wait)
         self.slots = ProofSlots(config)
         self.d_in = prover.model.layers[0].spec.d_in
+        self.d_out = prover.model.layers[-1].spec.d_out
+        self.version_lock = VersionLock()
 
     # ------------------------------------------------------------------ description
 
@@ -177,7 +206,8 @@ class NodeService:
             admission = checked
             if admission.channel.withdrawable_at:
                 self.redeemer.note_withdrawal(client, admission.channel.withdrawable_at)
-            async with self.slots.slot():
+            await self._caught_up()
+            async with self.slots.slot(), self.version_lock.shared():
                 response = await asyncio.to_thread(self._prove, request)
             await asyncio.to_thread(self._record, payment, response)
         self.metrics.earn(self.terms.price)
@@ -211,6 +241,96 @@ class NodeService:
         v = payment.voucher
         return Settlement(self.terms.chain_id, v.client, v.cumulative_amount,
                           deposited - v.cumulative_amount, v.epoch)
+
+    # ------------------------------------------------------------------ versions and training
+
+    def version_bytes(self, model_id: str, root: str, kind: str) -> bytes:
+        """``GET /v1/models/{id}/versions/{root}/{kind}``: the archived ghost file or update
+        proof of the version ``root`` (FormatError for a malformed root, UnknownModelError —
+        404 — for another model or a version this node does not keep)."""
+        self.check_model(model_id)
+        wanted = parse_root(root)
+        directory = self.trainer.md.path if self.trainer is not None else None
+        if directory is None:
+            if kind == "ghost" and wanted == self.registered.ghost_root:
+                return self.ghost_bytes
+            raise UnknownModelError(f"this node keeps no {kind} for version {root}", field="root")
+        return archived_bytes(directory, (self.prover.model.ghost_root, self.ghost_bytes), wanted, kind)
+
+    def check_training(self, model_id: str) -> Trainer:
+        """The trainer, if this node trains model ``model_id`` (TrainingRefusedError: 403 off,
+        409 no update rule; UnknownModelError for another model)."""
+        self.check_model(model_id)
+        if self.trainer is None:
+            raise TrainingRefusedError(TRAINING_OFF, 403)
+        self.trainer.check_enabled()
+        return self.trainer
+
+    async def train(self, body: bytes, payment_header: str | None, client_hint: str | None) -> TrainAnswer:
+        """One paid training on ``body`` (``{"examples": [...]}``): the free checks, the same
+        gate as a query (the voucher's requestHash is ``train_request_hash`` of the body), then,
+        holding the channel and the version lock alone, the training and its rotation, and the
+        durable record of the voucher with the reply. A refused or failed training records
+        nothing: the voucher is not consumed."""
+        trainer = self.check_training(str(self.registered.model_id))
+        examples = trainer.parse(body)
+        request_hash = train_request_hash(self.registered.model_id, body)
+        if not payment_header:
+            terms = (self.gate.terms_for(None) if client_hint is None
+                     else await asyncio.to_thread(self.gate.terms_for, client_hint))
+            raise Refused(VoucherError("this training needs a payment", field=PAYMENT_SIGNATURE_HEADER),
+                          "missing", terms)
+        payment = self.gate.parse_for(payment_header, request_hash)
+        self.gate.authenticate(payment)
+        client = payment.voucher.client
+        self.limits.channel(client)
+        async with self.locks.hold(client):
+            checked = await asyncio.to_thread(self._check_training_payment, payment)
+            if isinstance(checked, TrainAnswer):
+                return checked
+            async with self.version_lock.exclusive():
+                await self._caught_up(locked=True)
+                trained = await asyncio.to_thread(trainer.train, examples)
+                await asyncio.to_thread(self._adopt, trainer)
+            reply = trained.reply()
+            v = payment.voucher
+            await asyncio.to_thread(self.ledger.accept, Accepted(
+                v.client, v.epoch, v.cumulative_amount, payment.signature, payment.request_hash,
+                keccak256(reply), reply))
+        self.metrics.earn(self.terms.price)
+        log.info("trained model %d to version %d (%d examples)", self.registered.model_id,
+                 trained.rotation.version, trained.examples)
+        return TrainAnswer(reply, self._settlement(payment, checked.channel.deposited))
+
+    def _check_training_payment(self, payment: Payment) -> TrainAnswer | Admission:
+        done = self.gate.retry_of(payment)
+        if done is None:
+            return self.gate.admit(payment)
+        deposited = self.view.channel(done.client).deposited
+        settlement = Settlement(self.terms.chain_id, done.client, done.amount,
+                                max(deposited - done.amount, 0), done.epoch)
+        return TrainAnswer(done.answer or b"", settlement, replayed=True)
+
+    def _adopt(self, trainer: Trainer) -> None:
+        """Serve the trainer's current version: its prover, the chain's record, its ghost bytes."""
+        self.prover = trainer.prover
+        self.ghost_bytes = trainer.md.ghost.to_bytes()
+        self.registered = trainer.registered()
+
+    async def _caught_up(self, *, locked: bool = False) -> None:
+        """Before an answer: when a rotation failed (the directory is ahead of the chain),
+        rotate first — holding the version lock alone unless ``locked`` already — or raise
+        ExternalError (503, nothing charged)."""
+        trainer = self.trainer
+        if trainer is None or not trainer.behind:
+            return
+        if locked:
+            await asyncio.to_thread(trainer.catch_up)
+            await asyncio.to_thread(self._adopt, trainer)
+            return
+        async with self.version_lock.exclusive():
+            if trainer.behind:
+                await self._caught_up(locked=True)
 
     # ------------------------------------------------------------------ life cycle
 
