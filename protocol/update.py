@@ -120,13 +120,14 @@ def scaled_round(coefs: Sequence[int], z: np.ndarray, denom: int) -> np.ndarray:
     # Safe iff no half-point (t + 1/2)·2^36 lies in [a, b].
     safe = np.floor_divide(b - half, one) < -np.floor_divide(-(a - half), one)
     out = q_arr[:, None] * zz + np.floor_divide(a + half, one)
+    for j, i in zip(*np.nonzero(~safe), strict=True):
+        if not big[j]:  # a big row is recomputed whole below
+            out[j, i] = _round_half_even_int(int(coefs[j]) * int(zz[j, i]), denom)
     if any(big):
         result = out.astype(object)
         for j in np.flatnonzero(big):
             result[j] = _exact_row(int(coefs[j]), zz[j], denom)
         return result
-    for j, i in zip(*np.nonzero(~safe), strict=True):
-        out[j, i] = _round_half_even_int(int(coefs[j]) * int(zz[j, i]), denom)
     return out
 
 

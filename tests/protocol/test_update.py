@@ -111,6 +111,13 @@ def _rhe(n: int, d: int) -> int:
     return q + (1 if 2 * r > d or (2 * r == d and q % 2) else 0)
 
 
+def test_scaled_round_half_in_a_row_beside_a_big_one():
+    """Regression (hypothesis): a half-way element of a small row was left to the fast path
+    when another row was big: −1·690/20 = −34.5 must round to −34."""
+    out = scaled_round([-1, -21474836461], np.array([[0, 0, 690], [0, 0, 0]], dtype=np.int64), 20)
+    assert [int(v) for v in out[0]] == [0, 0, -34]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(-(1 << 80), 1 << 80), min_size=1, max_size=4),
        st.integers(1, 1 << 90), st.data())
