@@ -1,5 +1,5 @@
 """CLI commands of the client wallet: ``wallet new | import | address | balance``, ``credits
-buy | deposit | withdraw | status`` and ``query``. Each parses, calls one function of
+buy | deposit | withdraw | status``, ``query`` and ``train``. Each parses, calls one function of
 ghostproof.verifier.wallet and renders; docs/WALLET.md lists the commands and JSON fields.
 
 Keys: a command that signs uses the wallet's keystore (``--home``, default
@@ -313,6 +313,8 @@ def query_cmd(
     if as_json:
         print_json({**answer.to_json(), "attestation": attested.to_json() if attested else None})
         return
+    for followed in answer.followed:
+        out.print(followed.line(), markup=False)
     out.print(f"[green]verified[/green]: top-1 = {answer.top1}, signed by {answer.prover} "
               f"(model {model_id}, root from chain {dep.chain_id}; {answer.verify_ms:.2f} ms)")
     out.print(f"paid {cli_chain._whole(answer.price)} credits (cumulative "
@@ -322,8 +324,60 @@ def query_cmd(
         out.print(f"availability: {attested.line()}")
 
 
+MAX_EXAMPLES_FILE_BYTES = 16 << 20
+
+
+def _read_examples(path: Path) -> list[dict[str, object]]:
+    """The example objects of an examples file (``{"examples": [...]}``); InputError."""
+    from ghostproof.adapters.fileio import read_capped
+    from ghostproof.protocol.errors import InputError
+    from ghostproof.protocol.jsonlimits import load_json
+
+    try:
+        data = read_capped(path, MAX_EXAMPLES_FILE_BYTES)
+    except OSError as exc:
+        raise InputError(f"cannot read examples file {path}: {exc.strerror}") from None
+    obj = load_json(data, what=f"examples file {path}", max_bytes=MAX_EXAMPLES_FILE_BYTES)
+    items = obj.get("examples") if isinstance(obj, dict) else None
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise InputError(f'{path}: an examples file is {{"examples": [{{…}}, …]}} with at least one example')
+    return items
+
+
+def train_cmd(
+    node: Annotated[str, typer.Option("--node", help="The prover node's URL, http://host:port.")],
+    model_id: Annotated[int, typer.Option("--model-id", help="The registered model id.")],
+    examples: Annotated[Path, typer.Option("--examples", help='A JSON file {"examples": [...]}.')],
+    home: HomeOpt = None,
+    rpc: cli_chain.RpcOpt = None,
+    deployment: cli_chain.DeploymentOpt = None,
+    keystore: cli_chain.KeystoreOpt = None,
+    dev: cli_chain.DevAccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pay a prover node (``serve --train``) to train the model on the examples, and accept
+    the new version only once its update proof verifies against the chain. Exit 1 if it does
+    not (kept as evidence; the wallet stops paying that prover)."""
+    from ghostproof.verifier.wallet import Wallet
+
+    items = _read_examples(examples)
+    chain, dep = cli_chain._connect_checked(rpc, deployment)
+    where = _home(home)
+    with Wallet(where, _account(chain, where, keystore, dev)) as wallet, \
+            wallet.client(node, chain=chain, deployment=dep) as client:
+        done = client.train(model_id, items)
+    if as_json:
+        print_json(done.to_json())
+        return
+    for followed in done.followed:
+        out.print(followed.line(), markup=False)
+    out.print(f"[green]trained[/green]: model {model_id} is at version {done.version} "
+              f"(ghostRoot 0x{done.ghost_root.hex()}; rotation tx {done.transaction or 'unknown'})")
+    out.print(f"paid {cli_chain._whole(done.price)} credits (cumulative {cli_chain._whole(done.cumulative)})")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``wallet``, ``credits`` and ``query`` to the top-level ``app``."""
+    """Add ``wallet``, ``credits``, ``query`` and ``train`` to the top-level ``app``."""
     wallet_app = typer.Typer(help="The client wallet: key, address, balance.", no_args_is_help=True)
     wallet_app.command("new")(wallet_new_cmd)
     wallet_app.command(
@@ -340,3 +394,4 @@ def register(app: typer.Typer) -> None:
     credits_app.command("status")(credits_status_cmd)
     app.add_typer(credits_app, name="credits")
     app.command("query")(query_cmd)
+    app.command("train")(train_cmd)

@@ -4,6 +4,10 @@
 
 1. reads the model from the registry on the chain — its ghostRoot, its registered prover,
    that it is active — never from the node; refuses a prover the wallet stopped paying;
+   when the chain registers a version newer than the newest the wallet verified, verifies
+   every rotation up to it first (follow.py: the update proofs and ghost files from the
+   node's version endpoints, checked against the registered CIDs); a rotation that fails is
+   kept as evidence, the prover is no longer paid, and ProofError is raised;
 2. gets the ghost file (from the wallet folder, else from the node) and checks it against
    that root;
 3. asks the node without payment and checks its terms (402 ``PAYMENT-REQUIRED``) against
@@ -20,6 +24,11 @@
 7. keeps it (archive.py) and returns it — or keeps it as evidence, stops paying that prover
    and raises the ProofError that names the failed check.
 
+``Client.train(model_id, examples)`` pays for a training the same way (the voucher names
+``keccak256("ghostproof/train/1\0" ‖ uint256 modelId ‖ body)``), then follows the model to the
+version the training registered with the same verification, and checks that the proof the
+node returned is the one the chain registered.
+
 The node's lastAccepted is believed above what the ledger signed only when the ledger had
 signed nothing on that channel when the query began (a new wallet folder for a key used
 before), or when the client is told to (``trust_node_floor``: several wallet folders share
@@ -32,7 +41,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,6 +52,7 @@ from ghostproof.adapters.chain.anchor import check_ghost_root
 from ghostproof.adapters.chain.registry import RegisteredModel, check_active, read_model
 from ghostproof.adapters.storage.answers import input_as_sent, request_to_json
 from ghostproof.adapters.storage.layout import read_ghost_bytes
+from ghostproof.protocol.chunks import cid_for_bytes
 from ghostproof.protocol.errors import (
     ExternalError,
     FormatError,
@@ -51,7 +62,8 @@ from ghostproof.protocol.errors import (
     VoucherError,
 )
 from ghostproof.protocol.ghost import GhostFile, parse_ghost
-from ghostproof.protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES
+from ghostproof.protocol.hashing import keccak256, to_hex
+from ghostproof.protocol.jsonlimits import MAX_RESPONSE_JSON_BYTES, load_json
 from ghostproof.protocol.payment import (
     PAYMENT_REQUIRED_HEADER,
     PAYMENT_RESPONSE_HEADER,
@@ -68,6 +80,7 @@ from ghostproof.verifier.trust import Trust, check_answer
 from ghostproof.verifier.verify import Expected, VerifiedOutput
 
 from .archive import Paid, keep_answer
+from .follow import Followed, VersionRejected, follow, keep_rejected
 from .home import WalletHome
 from .ledger import ChannelKey, Ledger
 from .node import NodeHttp, Reply, error_text, node_error
@@ -82,6 +95,17 @@ if TYPE_CHECKING:
 
 #: How many corrective 402s one query follows before giving up.
 MAX_RESYNCS = 3
+#: The most of a rejected training reply kept as evidence.
+MAX_EVIDENCE_BYTES = 1 << 20
+#: Sends one request to the node, with the PAYMENT-SIGNATURE header given (None: unpaid).
+Send = Callable[[str | None], Reply]
+#: The domain of a training's requestHash (the node's prover/node/training.py uses the same).
+TRAIN_DOMAIN = b"ghostproof/train/1\x00"
+
+
+def train_request_hash(model_id: int, body: bytes) -> bytes:
+    """keccak256(TRAIN_DOMAIN ‖ uint256 modelId ‖ body): what a training's voucher names."""
+    return keccak256(TRAIN_DOMAIN + model_id.to_bytes(32, "big") + body)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +121,7 @@ class Answer:
     settlement: Settlement | None
     path: Path
     verify_ms: float
+    followed: tuple[Followed, ...] = ()
 
     @property
     def top1(self) -> int:
@@ -130,7 +155,30 @@ class Answer:
             "depositLeft": None if left is None else str(left),
             "answer": str(self.path),
             "verifyMs": round(self.verify_ms, 3),
+            "followed": [f.to_json() for f in self.followed],
         }
+
+
+@dataclass(frozen=True)
+class Training:
+    """A paid training, verified: the version it registered (and every version followed to
+    reach it, that one last), what it cost, and the node's reply as received."""
+
+    model_id: int
+    version: int
+    ghost_root: bytes
+    prover: str
+    price: int
+    cumulative: int
+    followed: tuple[Followed, ...]
+    transaction: str | None
+    reply: bytes
+
+    def to_json(self) -> dict[str, object]:
+        """``train --json``."""
+        return {"modelId": self.model_id, "version": self.version, "ghostRoot": to_hex(self.ghost_root),
+                "prover": self.prover, "price": str(self.price), "cumulative": str(self.cumulative),
+                "transaction": self.transaction, "followed": [f.to_json() for f in self.followed]}
 
 
 def with_context(exc: GhostproofError, text: str) -> GhostproofError:
@@ -249,7 +297,7 @@ class Client:
         return max(state.redeemed, node_says)
 
     def _sign(
-        self, request: Request, terms: Terms, model: RegisteredModel, trusting: bool
+        self, request_hash: bytes, terms: Terms, model: RegisteredModel, trusting: bool
     ) -> tuple[int, Payment]:
         """Record the next voucher in the ledger (durably), then sign it; (voucher id, payment)."""
         state, key = self._channel(model.prover)
@@ -262,13 +310,13 @@ class Client:
                 "AMOUNT`"
             )
         voucher_id, amount = self.ledger.reserve(
-            key, floor, terms.price, model_id=model.model_id, request_hash=request.hash,
+            key, floor, terms.price, model_id=model.model_id, request_hash=request_hash,
             node=self.node.url,
         )
         voucher = Voucher(self.account.address, model.prover, state.epoch, amount,
                           self.deployment.chain_id, self.deployment.escrow)
         signature = sign_voucher(voucher, bytes(self.account.key))
-        return voucher_id, Payment(terms, voucher, signature, request.hash)
+        return voucher_id, Payment(terms, voucher, signature, request_hash)
 
     def _terms(self, reply: Reply, model: RegisteredModel) -> tuple[Terms, str | None]:
         """The node's terms from a 402, checked against the chain."""
@@ -276,9 +324,9 @@ class Client:
         check_terms(terms, model, self.deployment)
         return terms, error
 
-    def _ask(self, request: Request, body: bytes, model: RegisteredModel) -> Terms:
-        """The unpaid query: the node's terms (a 402)."""
-        reply = self.node.query(request.model_id, body, binary=self.binary)
+    def _ask(self, send: Send, model: RegisteredModel) -> Terms:
+        """The unpaid request: the node's terms (a 402)."""
+        reply = send(None)
         if reply.status != 402:
             if reply.status == 200:
                 raise ExternalError(f"node {self.node.url} answered without asking for payment")
@@ -302,32 +350,122 @@ class Client:
             )
         return terms
 
-    def query(self, model_id: int, x: np.ndarray, *, nonce: bytes | None = None) -> Answer:
-        """Ask model ``model_id`` about ``x``, pay, and return the verified answer.
-
-        Raises ProofError (and subclasses) for an answer that fails verification (kept as
-        evidence; the prover is no longer paid), PaymentError for payment trouble (terms
-        that differ from the chain, too small a deposit, a refused voucher, a stopped
-        prover), ExternalError for a node or chain that is down, InputError for bad input.
-        """
-        model = self.registered(model_id)
-        ghost = self.ghost(model)
-        request = Request(model_id, input_as_sent(np.asarray(x)),
-                          nonce if nonce is not None else secrets.token_bytes(32))
-        body = json.dumps(request_to_json(request)).encode()
+    def _pay(self, send: Send, request_hash: bytes, model: RegisteredModel) -> tuple[Reply, Payment, int]:
+        """Ask unpaid (the terms), then pay with the next voucher, following corrective 402s:
+        the paid 200 reply, its payment and the ledger's voucher id. PaymentError,
+        ExternalError or the node's refusal otherwise."""
         trusting = self.trust_node_floor or self.ledger.signed(self._channel(model.prover)[1]) == 0
-        terms = self._ask(request, body, model)
+        terms = self._ask(send, model)
         for _ in range(MAX_RESYNCS + 1):
-            voucher_id, payment = self._sign(request, terms, model, trusting)
-            reply = self.node.query(model_id, body, payment=payment.to_header(), binary=self.binary)
+            voucher_id, payment = self._sign(request_hash, terms, model, trusting)
+            reply = send(payment.to_header())
             if reply.status == 402:
                 terms = self._resync(voucher_id, payment, reply, model)
                 continue
             if reply.status != 200:
                 self.ledger.settle(voucher_id, "failed")
                 raise node_error(self.node.url, reply)
-            return self._receive(reply, request, payment, voucher_id, model, ghost)
+            return reply, payment, voucher_id
         raise PaymentError(f"node {self.node.url} kept refusing the payment after {MAX_RESYNCS} resyncs")
+
+    def follow(self, model: RegisteredModel) -> tuple[Followed, ...]:
+        """Verify and record every version of ``model`` newer than the newest the wallet
+        verified (follow.py). A rotation that fails: kept as evidence, the prover no longer
+        paid, ProofError (VersionRejected) raised."""
+        try:
+            return tuple(follow(self.chain, self.deployment, self.home, self.node, model))
+        except VersionRejected as exc:
+            r = exc.rotation
+            path = keep_rejected(self.home, self.deployment, self.node.url, model.model_id, r.version,
+                                 str(exc), {"rotation": r.to_json()})
+            self.ledger.block(self.deployment.chain_id, model.prover, str(exc), str(path))
+            raise with_context(exc, f"{exc}; kept as evidence in {path}; the wallet no longer pays "
+                                    f"prover {model.prover}") from None
+
+    def query(self, model_id: int, x: np.ndarray, *, nonce: bytes | None = None) -> Answer:
+        """Ask model ``model_id`` about ``x``, pay, and return the verified answer.
+
+        Raises ProofError (and subclasses) for an answer that fails verification (kept as
+        evidence; the prover is no longer paid) or a new version whose update does not
+        verify, PaymentError for payment trouble (terms that differ from the chain, too small
+        a deposit, a refused voucher, a stopped prover), ExternalError for a node or chain
+        that is down, InputError for bad input.
+        """
+        model = self.registered(model_id)
+        followed = self.follow(model)
+        ghost = self.ghost(model)
+        request = Request(model_id, input_as_sent(np.asarray(x)),
+                          nonce if nonce is not None else secrets.token_bytes(32))
+        body = json.dumps(request_to_json(request)).encode()
+
+        def send(header: str | None) -> Reply:
+            return self.node.query(model_id, body, payment=header, binary=self.binary)
+
+        reply, payment, voucher_id = self._pay(send, request.hash, model)
+        answer = self._receive(reply, request, payment, voucher_id, model, ghost)
+        return replace(answer, followed=followed + answer.followed)
+
+    def train(self, model_id: int, examples: list[dict[str, object]]) -> Training:
+        """Pay the node to train model ``model_id`` on ``examples`` (prover.update's example
+        objects: ``input`` or ``sample``, and ``target``, ``label`` or ``output``), then
+        verify the version it registered before accepting it (follow.py), and that the proof
+        the node returned is the registered one. ProofError when it is not (kept as evidence,
+        the prover no longer paid); the node's refusals (403 training off, 409 no update rule,
+        422 bad examples) as InputError; PaymentError, ExternalError as :meth:`query`."""
+        model = self.registered(model_id)
+        self.follow(model)
+        body = json.dumps({"examples": examples}).encode()
+
+        def send(header: str | None) -> Reply:
+            return self.node.train(model_id, body, payment=header)
+
+        reply, payment, voucher_id = self._pay(send, train_request_hash(model_id, body), model)
+        accepted = payment.voucher.cumulative_amount
+        try:
+            claimed, followed = self._check_training(reply, model)
+        except VersionRejected:
+            self.ledger.settle(voucher_id, "rejected", accepted)  # follow() kept the evidence
+            raise
+        except ProofError as exc:
+            self.ledger.settle(voucher_id, "rejected", accepted)
+            reason = f"{type(exc).__name__}: {exc}"
+            kept = {"reply": reply.body[:MAX_EVIDENCE_BYTES].decode("utf-8", "replace")}
+            path = keep_rejected(self.home, self.deployment, self.node.url, model_id, model.version + 1,
+                                 reason, kept)
+            self.ledger.block(self.deployment.chain_id, model.prover, reason, str(path))
+            raise with_context(exc, f"training rejected ({reason}); kept as evidence in {path}; the "
+                                    f"wallet no longer pays prover {model.prover}") from None
+        self.ledger.settle(voucher_id, "accepted", accepted)
+        rotation = followed[-1].verified.rotation
+        told = claimed.get("rotation")
+        tx = told.get("transaction") if isinstance(told, dict) else None
+        return Training(model_id, rotation.version, rotation.new_root, model.prover, payment.terms.price,
+                        accepted, followed, tx if isinstance(tx, str) else None, reply.body)
+
+    def _check_training(self, reply: Reply, before: RegisteredModel) -> tuple[dict, tuple[Followed, ...]]:
+        """The node's training reply, held against the chain: the chain registers a newer
+        version whose ghostRoot the reply names, every version up to it verifies, and the
+        reply's update proof is the one registered. ProofError otherwise."""
+        if reply.truncated:
+            raise ProofError(f"the training reply is larger than {MAX_RESPONSE_JSON_BYTES} bytes")
+        try:
+            claimed = load_json(reply.body, what="training reply", max_bytes=MAX_RESPONSE_JSON_BYTES)
+        except FormatError as exc:
+            raise ProofError(f"the training reply is malformed: {exc}") from None
+        if not isinstance(claimed, dict):
+            raise ProofError("the training reply is not a JSON object")
+        after = read_model(self.chain, self.deployment, before.model_id)
+        if after.version <= before.version or claimed.get("ghostRoot") != to_hex(after.ghost_root):
+            raise ProofError(f"the node says the training made ghostRoot {claimed.get('ghostRoot')!s:.80}; "
+                             f"the chain registers {to_hex(after.ghost_root)} (version {after.version})")
+        followed = self.follow(after)
+        if not followed or followed[-1].verified.rotation.new_root != after.ghost_root:
+            raise ProofError(f"version {after.version} of model {after.model_id} was not verified")
+        registered_proof = self.node.version(after.model_id, after.ghost_root, "update")
+        same = cid_for_bytes(registered_proof) == followed[-1].verified.rotation.update_proof_cid
+        if not same or json.loads(registered_proof) != claimed.get("updateProof"):
+            raise ProofError("the update proof the node returned is not the one the chain registered")
+        return claimed, followed
 
     # ------------------------------------------------------------ the answer
 
@@ -356,8 +494,11 @@ class Client:
         paid = Paid(self.node.url, model.model_id, self.deployment.chain_id, self.deployment.registry,
                     model.ghost_root, payment, settlement)
         started = time.perf_counter()
+        followed: tuple[Followed, ...] = ()
         try:
             response = parse_answer(reply)
+            if response.ghost_root != model.ghost_root:  # trained since the chain was read?
+                model, ghost, followed = self._newer(model, ghost, response.ghost_root)
             verified = check_answer(response, ghost, self._trust(model, request))
         except ProofError as exc:
             raise self._reject(exc, reply.body, request, paid, voucher_id, accepted) from None
@@ -365,7 +506,18 @@ class Client:
         path = keep_answer(self.home, request, reply.body, paid)
         self.ledger.settle(voucher_id, "accepted", accepted)
         return Answer(request, response, verified, model.prover, payment.terms.price,
-                      payment.voucher.cumulative_amount, settlement, path, ms)
+                      payment.voucher.cumulative_amount, settlement, path, ms, followed)
+
+    def _newer(self, model: RegisteredModel, ghost: GhostFile,
+               root: bytes) -> tuple[RegisteredModel, GhostFile, tuple[Followed, ...]]:
+        """An answer signed under ``root``, not the root read before the query: when the chain
+        now registers ``root`` (the node trained in between), follow it — verified — and check
+        the answer against it; else keep the old model (the answer then fails its root check)."""
+        now = read_model(self.chain, self.deployment, model.model_id)
+        if now.ghost_root != root or now.version <= model.version:
+            return model, ghost, ()
+        followed = self.follow(now)
+        return now, self.ghost(now), followed
 
     def _reject(
         self, exc: ProofError, body: bytes, request: Request, paid: Paid, voucher_id: int, accepted: int

@@ -8,6 +8,8 @@ Layout (``$GHOSTPROOF_HOME``, default ``~/.ghostproof``; folders 0700, files 060
     ghosts/<ghostRoot>.json     ghost files, each checked against the on-chain root
     answers/<requestHash>/      verified answers: request.json, response.json|.bin, payment.json
     answers/rejected/<requestHash>/   answers that failed verification, kept as evidence
+    versions/<chainId>-<registry>-<modelId>.json   the newest version of a model verified
+    versions/rejected/<chainId>-<registry>-<modelId>-v<version>.json   a rotation that failed
 
 A key enters only through :func:`create_keystore` (a fresh one) or :func:`import_keystore`
 (from a prompt or stdin, never the command line) and is never printed. Used by
@@ -35,6 +37,7 @@ LEDGER_FILE = "ledger.sqlite"
 GHOSTS_DIR = "ghosts"
 ANSWERS_DIR = "answers"
 REJECTED_DIR = "rejected"
+VERSIONS_DIR = "versions"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -80,6 +83,16 @@ class WalletHome:
         if rejected:
             base = base / REJECTED_DIR
         return base / f"0x{request_hash.hex()}"
+
+    def version_record(self, chain_id: int, registry: str, model_id: int) -> Path:
+        """Where the newest verified version of model ``model_id`` (registry ``registry`` on
+        chain ``chain_id``) is recorded."""
+        return self.root / VERSIONS_DIR / f"{chain_id}-{registry.lower()}-{model_id}.json"
+
+    def rejected_version(self, chain_id: int, registry: str, model_id: int, version: int) -> Path:
+        """Where the evidence of a rotation that failed verification is kept."""
+        name = f"{chain_id}-{registry.lower()}-{model_id}-v{version}.json"
+        return self.root / VERSIONS_DIR / REJECTED_DIR / name
 
     def folder(self, path: Path) -> Path:
         """Create ``path`` (inside the wallet folder) and the folders above it, each 0700,

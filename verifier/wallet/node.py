@@ -1,7 +1,8 @@
 """Talking HTTP to a prover node (``ghostproof serve``): the transport under the payment loop.
 
-The node's API (docs/WALLET.md): ``GET /v1/models``, ``GET /v1/models/{id}/ghost``,
-``POST /v1/models/{id}/query`` with a request file's JSON body, answered 402 with
+The node's API (docs/WALLET.md, docs/NODE.md): ``GET /v1/models``, ``GET /v1/models/{id}/ghost``,
+``GET /v1/models/{id}/versions/{root}/ghost|update`` (archived versions, by ghostRoot),
+``POST /v1/models/{id}/query`` with a request file's JSON body (``/train`` with examples), answered 402 with
 ``PAYMENT-REQUIRED`` until paid, 200 with the answer and ``PAYMENT-RESPONSE`` once paid, 429
 with ``Retry-After`` when busy, and ``{"error", "message", "field"}`` JSON on failure.
 
@@ -162,6 +163,29 @@ class NodeHttp:
         if payment is not None:
             headers[PAYMENT_SIGNATURE_HEADER] = payment
         return self._send_retrying("POST", f"/v1/models/{model_id}/query", MAX_RESPONSE_JSON_BYTES,
+                                   content=body, headers=headers)
+
+
+    def version(self, model_id: int, root: bytes, kind: str) -> bytes:
+        """``GET /v1/models/{id}/versions/{root}/{kind}``: an archived ghost file (``ghost``) or
+        update proof (``update``), at most one 1 MiB block; the caller checks its CID."""
+        path = f"/v1/models/{model_id}/versions/0x{root.hex()}/{kind}"
+        reply = self._send_retrying("GET", path, MAX_CHUNK_BYTES)
+        if reply.status != 200:
+            raise node_error(self.url, reply)
+        if reply.truncated:
+            raise FormatError(f"node {self.url} sent a {kind} larger than {MAX_CHUNK_BYTES} bytes")
+        return reply.body
+
+    def train(self, model_id: int, body: bytes, *, payment: str | None = None) -> Reply:
+        """``POST /v1/models/{id}/train`` with the examples ``body``, ``payment`` as
+        ``PAYMENT-SIGNATURE`` if given (as :meth:`query`)."""
+        headers = {"Content-Type": JSON_TYPE, "Accept": JSON_TYPE}
+        if self.client_address is not None:
+            headers[CLIENT_HEADER] = self.client_address
+        if payment is not None:
+            headers[PAYMENT_SIGNATURE_HEADER] = payment
+        return self._send_retrying("POST", f"/v1/models/{model_id}/train", MAX_RESPONSE_JSON_BYTES,
                                    content=body, headers=headers)
 
 
