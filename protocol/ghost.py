@@ -153,9 +153,51 @@ class LayerSpec:
             raise GhostFileError(f"layer {index} k must be in 1..min(n, {MAX_K})")
 
 
+#: Longest accepted column-order method name (header ``"order"``).
+MAX_ORDER_METHOD = 64
+
+
+@dataclass(frozen=True)
+class ColumnOrder:
+    """How the builder ordered every layer's columns (header ``"order"``, optional).
+
+    Informational and reproducible, not a security property: proofs and challenges use tree
+    positions, whatever order put the patterns there. ``method`` names the algorithm and its
+    version (e.g. ``"pca-bisection-v1"``, prover/order.py); ``seed``, ``leaf_size`` and
+    ``components`` (header ``leafSize``, ``components``) are its parameters, so the same float
+    patterns give the same committed columns again."""
+
+    method: str
+    seed: int
+    leaf_size: int
+    components: int
+
+    def to_json(self) -> dict[str, object]:
+        """The header's ``"order"`` object."""
+        return {"method": self.method, "seed": self.seed, "leafSize": self.leaf_size,
+                "components": self.components}
+
+    @classmethod
+    def from_json(cls, obj: object) -> ColumnOrder:
+        """Parse the header's ``"order"`` object; GhostFileError on any deviation."""
+        keys = {"method", "seed", "leafSize", "components"}
+        if not isinstance(obj, dict) or set(obj) != keys:
+            raise GhostFileError(f"header order must have exactly {sorted(keys)}")
+        method = obj["method"]
+        if not isinstance(method, str) or not 0 < len(method) <= MAX_ORDER_METHOD:
+            raise GhostFileError(f"header order method must be a string of 1..{MAX_ORDER_METHOD} characters")
+        for key in ("seed", "leafSize", "components"):
+            if not _is_uint(obj[key]) or obj[key] > MAX_COLUMNS:
+                raise GhostFileError(f"header order {key} must be an integer in 0..2^32")
+        return cls(method, obj["seed"], obj["leafSize"], obj["components"])
+
+
 @dataclass(frozen=True)
 class GhostHeader:
-    """Everything committed about a model except its weights: architecture and chunk table."""
+    """Everything committed about a model except its weights: architecture and chunk table.
+
+    ``order`` (optional) records how the builder ordered the columns; a header without it
+    has exactly the JSON, headerHash and ghostRoot it had before the field existed."""
 
     name: str
     layers: tuple[LayerSpec, ...]
@@ -163,10 +205,11 @@ class GhostHeader:
     format: str = GHOST_FORMAT
     leaf_encoding: str = LEAF_ENCODING
     hash: str = "keccak256"
+    order: ColumnOrder | None = None
 
     def to_json(self) -> dict[str, object]:
-        """The header's JSON object."""
-        return {
+        """The header's JSON object (``"order"`` only when recorded)."""
+        obj: dict[str, object] = {
             "format": self.format,
             "name": self.name,
             "hash": self.hash,
@@ -174,6 +217,9 @@ class GhostHeader:
             "layers": [layer.to_json() for layer in self.layers],
             "chunks": [chunk.to_json() for chunk in self.chunks],
         }
+        if self.order is not None:
+            obj["order"] = self.order.to_json()
+        return obj
 
     def canonical(self) -> bytes:
         """RFC 8785 canonical JSON of the header."""
@@ -188,8 +234,8 @@ class GhostHeader:
     def from_json(cls, obj: object) -> GhostHeader:
         """Parse and validate a header; raise GhostFileError on any deviation."""
         keys = {"format", "name", "hash", "leafEncoding", "layers", "chunks"}
-        if not isinstance(obj, dict) or set(obj) != keys:
-            raise GhostFileError(f"header must have exactly {sorted(keys)}")
+        if not isinstance(obj, dict) or set(obj) - {"order"} != keys:
+            raise GhostFileError(f"header must have exactly {sorted(keys)} (and optionally 'order')")
         check_format(obj["format"], GHOST_FORMAT_PREFIX, "ghost file", GhostFileError)
         if obj["hash"] != "keccak256" or obj["leafEncoding"] != LEAF_ENCODING:
             raise GhostFileError("unsupported hash or leaf encoding")
@@ -207,7 +253,8 @@ class GhostHeader:
         chunks = tuple(ChunkRef.from_json(x) for x in obj["chunks"])
         if chunks:
             check_chunk_table(list(chunks), [(x.n, x.d_in, x.d_out) for x in layers])
-        return cls(name=obj["name"], layers=layers, chunks=chunks)
+        order = ColumnOrder.from_json(obj["order"]) if "order" in obj else None
+        return cls(name=obj["name"], layers=layers, chunks=chunks, order=order)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes, plan_chunks
 from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
 from ghostproof.protocol.errors import ModelError
-from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
+from ghostproof.protocol.ghost import ColumnOrder, GhostFile, GhostHeader, LayerSpec
 from ghostproof.protocol.hashing import leaf_hashes
 from ghostproof.protocol.layer import quantise_keys, quantise_values
 from ghostproof.protocol.merkle import MerkleTree, build_tree
@@ -106,8 +106,12 @@ def commit_model(
     layers: list[CommittedLayer],
     trees: list[tuple[MerkleTree, MerkleTree]] | None = None,
     on_progress: ProgressFn | None = None,
+    order: ColumnOrder | None = None,
 ) -> CommittedModel:
-    """Build (or reuse) the trees, the chunk table and the ghost file of ``layers``."""
+    """Build (or reuse) the trees, the chunk table and the ghost file of ``layers``.
+
+    ``order``, when given, is recorded in the header (how the columns were ordered,
+    prover/order.py); without it the ghost file is exactly what it was before that field."""
     for i in range(1, len(layers)):
         if layers[i].spec.d_in != layers[i - 1].spec.d_out:
             raise ModelError(f"layer {i} dIn differs from layer {i - 1} dOut")
@@ -123,6 +127,7 @@ def commit_model(
         name=name,
         layers=tuple(layer.spec for layer in layers),
         chunks=tuple(chunk_table(layers)),
+        order=order,
     )
     ghost = GhostFile(header, tuple((k.root, v.root) for k, v in trees))
     return CommittedModel(tuple(layers), tuple(trees), ghost)

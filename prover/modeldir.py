@@ -103,16 +103,17 @@ def write_model_dir(
     """Quantise, order, commit and index ``float_model`` into ``directory``; return it loaded."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / GHOST_FILE).unlink(missing_ok=True)  # incomplete until rewritten last
+    from .order import locality_order, locality_order_spec
+
     layers: list[CommittedLayer] = []
     for fl in float_model.layers:
         keys, values = fl.keys, fl.values
         if order:
-            from .order import locality_order
-
             perm = locality_order(np.asarray(keys, dtype=np.float32))
             keys, values = keys[perm], values[perm]
         layers.append(quantise_layer(keys, values, fl.beta, fl.k))
-    model = commit_model(float_model.name, layers, on_progress=on_progress)
+    spec = locality_order_spec() if order else None  # recorded in the header
+    model = commit_model(float_model.name, layers, on_progress=on_progress, order=spec)
     for i, layer in enumerate(model.layers):
         for name, tree in zip(("K", "V"), model.trees[i], strict=True):
             save_npy(matrix_path(directory, i, name), layer.matrix(name))

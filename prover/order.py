@@ -17,6 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 from ghostproof.protocol.errors import InputError
+from ghostproof.protocol.ghost import ColumnOrder
+
+#: The name :func:`locality_order` is recorded under in the ghost header (``"order"``).
+LOCALITY_ORDER_METHOD = "pca-bisection-v1"
+DEFAULT_LEAF_SIZE = 64
+DEFAULT_COMPONENTS = 64
 
 _GLOBAL_SAMPLE = 32_768  # rows used to estimate the global principal components
 _NODE_SAMPLE = 2_048  # rows used to estimate a node's principal direction
@@ -71,7 +77,10 @@ def _split_point(lo: int, hi: int) -> int:
 
 
 def locality_order(
-    patterns: np.ndarray, leaf_size: int = 64, seed: int = 0, n_components: int = 64
+    patterns: np.ndarray,
+    leaf_size: int = DEFAULT_LEAF_SIZE,
+    seed: int = 0,
+    n_components: int = DEFAULT_COMPONENTS,
 ) -> np.ndarray:
     """A permutation ``perm`` (int64, length N): position i of the committed tree holds
     pattern ``perm[i]``, with nearby patterns at nearby positions.
@@ -106,6 +115,14 @@ def locality_order(
         stack.append((lo + half, hi))
         stack.append((lo, lo + half))
     return perm
+
+
+def locality_order_spec(
+    leaf_size: int = DEFAULT_LEAF_SIZE, seed: int = 0, n_components: int = DEFAULT_COMPONENTS
+) -> ColumnOrder:
+    """What the ghost header records for ``locality_order(patterns, leaf_size, seed,
+    n_components)``: the same parameters give the same permutation of the same patterns."""
+    return ColumnOrder(LOCALITY_ORDER_METHOD, seed, leaf_size, n_components)
 
 
 def inverse_permutation(perm: np.ndarray) -> np.ndarray:

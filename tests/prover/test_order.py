@@ -1,14 +1,28 @@
-"""prover/order.py: the order is a valid permutation and shrinks multiproofs."""
+"""prover/order.py: the order is a valid permutation, shrinks multiproofs, and is recorded in
+the ghost header as an optional field that leaves older ghost files unchanged."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import rfc8785
 
-from ghostproof.protocol.errors import InputError
+from ghostproof.protocol.errors import GhostFileError, InputError
+from ghostproof.protocol.ghost import ColumnOrder, GhostFile, GhostHeader, LayerSpec, parse_ghost
+from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.layer import int_scores, quantise_keys, quantise_query, top_k
 from ghostproof.protocol.merkle import multiproof_size, tree_depth
-from ghostproof.prover.order import inverse_permutation, locality_order
+from ghostproof.prover.modeldir import write_model_dir
+from ghostproof.prover.order import (
+    LOCALITY_ORDER_METHOD,
+    inverse_permutation,
+    locality_order,
+    locality_order_spec,
+)
+from ghostproof.prover.presets import synthetic_model
 from ghostproof.prover.synthetic import noisy_queries, structured_patterns, uniform_patterns
 
 
@@ -62,3 +76,65 @@ def test_invalid_patterns_raise_input_error() -> None:
         locality_order(np.ones((4, 4)), leaf_size=0)
     with pytest.raises(InputError):
         locality_order(np.full((4, 4), np.nan))
+
+
+# --- the order in the ghost header (optional "order" field) ---------------------------------
+
+
+def test_old_ghost_files_are_unchanged_by_the_optional_order_field() -> None:
+    """A ghost file written before the field existed parses, re-serialises byte for byte and
+    keeps its headerHash and ghostRoot (the vector file pins them)."""
+    vec = json.loads((Path(__file__).parents[1] / "vectors" / "core.json").read_text())["ghost"]
+    ghost = parse_ghost(vec["bytes"].encode())
+    assert ghost.header.order is None
+    assert ghost.to_bytes() == vec["bytes"].encode()
+    assert to_hex(ghost.header_hash) == vec["headerHash"]
+    assert to_hex(ghost.ghost_root) == vec["ghostRoot"]
+    assert b'"order"' not in ghost.to_bytes()
+
+
+def _ghost_with_order(order: ColumnOrder | None) -> GhostFile:
+    spec = LayerSpec(d_in=4, d_out=4, n=8, k=2, beta=1.0, s_k=1.0, s_v=1.0)
+    return GhostFile(GhostHeader("order-test", (spec,), order=order), ((b"\x01" * 32, b"\x02" * 32),))
+
+
+def test_recorded_order_round_trips_and_is_committed() -> None:
+    plain = _ghost_with_order(None)
+    ordered = _ghost_with_order(locality_order_spec(seed=7))
+    parsed = parse_ghost(ordered.to_bytes())
+    assert parsed.header.order == ColumnOrder(LOCALITY_ORDER_METHOD, 7, 64, 64)
+    assert parsed.ghost_root == ordered.ghost_root != plain.ghost_root
+    other = _ghost_with_order(locality_order_spec(seed=8))
+    assert other.ghost_root != ordered.ghost_root
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        {"method": "pca-bisection-v1", "seed": 0, "leafSize": 64},
+        {"method": "", "seed": 0, "leafSize": 64, "components": 64},
+        {"method": "x" * 65, "seed": 0, "leafSize": 64, "components": 64},
+        {"method": "pca-bisection-v1", "seed": -1, "leafSize": 64, "components": 64},
+        {"method": "pca-bisection-v1", "seed": True, "leafSize": 64, "components": 64},
+        {"method": "pca-bisection-v1", "seed": 0, "leafSize": 2**33, "components": 64},
+        {"method": 1, "seed": 0, "leafSize": 64, "components": 64},
+        [],
+    ],
+)
+def test_malformed_order_is_rejected(order: object) -> None:
+    obj = json.loads(_ghost_with_order(locality_order_spec()).to_bytes())
+    obj["header"]["order"] = order
+    with pytest.raises(GhostFileError):
+        parse_ghost(rfc8785.dumps(obj))
+
+
+def test_model_builder_records_the_order_it_used(tmp_path: Path) -> None:
+    fm = synthetic_model(256, 8, layers=1, k=4, seed=5)
+    ordered = write_model_dir(tmp_path / "a", fm, index=False)
+    assert ordered.ghost.header.order == locality_order_spec()
+    perm = locality_order(np.asarray(fm.layers[0].keys, dtype=np.float32))
+    expected, _ = quantise_keys(fm.layers[0].keys[perm])
+    np.testing.assert_array_equal(np.asarray(ordered.model.layers[0].keys), expected)
+    plain = write_model_dir(tmp_path / "b", fm, order=False, index=False)
+    assert plain.ghost.header.order is None
+    assert b'"order"' not in plain.ghost.to_bytes()
