@@ -135,6 +135,8 @@ class Outcome:
     verified: int = 0
     rejected: bool = False
     redeemed: int = 0
+    learned: str = ""
+    before: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
@@ -152,15 +154,16 @@ def run_demo(work_dir: Path | None = None, n_samples: int = 5) -> None:
     anchor, registered = _register(md.path)
     _publish_fetch_audit(work_dir, md.path, registered)
     node = _start_node(md, anchor, _fresh(work_dir, "node"))
-    outcome = Outcome()
+    outcome = Outcome(before=accuracy(md, node.service.prover))  # before the node trains in place
     try:
-        with _open_wallet(_fresh(work_dir, "wallet"), node, n_samples + 1) as wallet:
+        with _open_wallet(_fresh(work_dir, "wallet"), node, n_samples + 1 + LEARN + 1) as wallet:
             outcome.verified = _query_samples(md, node, wallet, n_samples)
+            outcome.learned = _learn(md, node, wallet)
             outcome.rejected = _reject_in_transit(md, node, wallet, n_samples)
             outcome.redeemed = _redeem(node, wallet)
     finally:
         node.thread.stop()
-    _summary(md, node.service.prover, outcome, n_samples)
+    _summary(md, node, outcome, n_samples)
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s; everything is in {work_dir}")
 
 
@@ -179,10 +182,16 @@ def _build(model_dir: Path) -> ModelDir:
     from ghostproof.prover.modeldir import write_model_dir
     from ghostproof.prover.presets import digits_model
 
-    out.print("1. Build the digits model (sklearn's bundled 8×8 digits), quantise, commit, index")
+    out.print("1. Build the digits model (sklearn's bundled 8×8 digits), quantise, commit, index; "
+              "declare its update rule (sgd-v1)")
     started = time.perf_counter()
+    from ghostproof.prover.modeldir import load_model_dir
+    from ghostproof.prover.update import declare_update_rule
+
     with progress() as bar:
         md = write_model_dir(model_dir, digits_model(), on_progress=step_progress(bar))
+    declare_update_rule(model_dir)  # trainable (sgd-v1 in the header), before it is registered
+    md = load_model_dir(model_dir)
     ghost = md.ghost
     spec = ghost.header.layers[0]
     out.print(f"   {model_dir}: N={spec.n} patterns of d={spec.d_in}, k={spec.k}, "
@@ -243,9 +252,11 @@ def _start_node(md: ModelDir, anchor: AnchorResult, node_dir: Path) -> DemoNode:
     from ghostproof.adapters.chain.provider import serialized
     from ghostproof.prover.node.boot import NodeThread, open_node
 
-    out.print("4. Start the prover node (`ghostproof serve`) on 127.0.0.1, on the same chain")
+    out.print("4. Start the prover node (`ghostproof serve --train`) on 127.0.0.1, on the same chain")
+    from ghostproof.prover.node.config import NodeConfig
+
     service = open_node(md.path, anchor.model_id, anchor.chain, anchor.deployment, anchor.prover,
-                        db_path=node_dir / "node.sqlite")
+                        NodeConfig(train=True), db_path=node_dir / "node.sqlite")
     thread = NodeThread(service)
     node = DemoNode(service, thread, serialized(anchor.chain, service.view.lock), anchor.deployment,
                     anchor.model_id)
@@ -319,11 +330,54 @@ def _query_samples(md: ModelDir, node: DemoNode, wallet: Wallet, n_samples: int)
     return verified
 
 
+#: How many held-out images the node is paid to learn (the ones it gets wrong, at most this many).
+LEARN = 3
+
+
+def _wrong_samples(md: ModelDir, prover: Prover) -> list[tuple[int, int, int]]:
+    """(sample, label, proven top-1) of the held-out images the proven path gets wrong."""
+    wrong = []
+    for i, label in enumerate(md.sample_labels if md.sample_labels is not None else []):
+        top = top1(prover.prove(md.sample(i)).output)
+        if top != int(label):
+            wrong.append((i, int(label), top))
+    return wrong
+
+
+def _learn(md: ModelDir, node: DemoNode, wallet: Wallet) -> str:
+    """Step 7: the wallet pays the node to learn the held-out images it gets wrong; the node
+    trains in place and registers version 1 on-chain; the wallet verifies the update before it
+    trusts the new root, then asks again: the answer changed, verified against version 1.
+    Returns the summary line."""
+    out.print("7. The wallet pays the node to learn the held-out images it gets wrong (sgd-v1, k "
+              "columns each); the node registers version 1 on-chain; the wallet verifies the update "
+              "proof before it trusts the new root")
+    wrong = _wrong_samples(md, node.service.prover)[:LEARN]
+    if not wrong:
+        out.print("   the node gets every held-out image right: nothing to learn")
+        return "nothing to learn"
+    examples = [{"input": md.sample(i).tolist(), "label": label} for i, label, _ in wrong]
+    with _client(node, wallet) as client:
+        training = client.train(node.model_id, examples)
+        for followed in training.followed:
+            out.print(f"   {followed.line()}")
+        out.print(f"   version {training.version}: ghostRoot {to_hex(training.ghost_root)}, paid "
+                  f"{_credits(training.price)} (rotateRoot tx {training.transaction})")
+        table = Table("sample", "label", "top-1 at version 0", "verified top-1 now", "root")
+        fixed = 0
+        for i, label, before in wrong:
+            answer = client.query(node.model_id, md.sample(i))
+            fixed += int(answer.top1 == label)
+            table.add_row(str(i), str(label), str(before), str(answer.top1), f"version {training.version}")
+    out.print(table)
+    return f"{len(wrong)} images learned, {fixed} now answered right; update verified by the wallet"
+
+
 def _reject_in_transit(md: ModelDir, node: DemoNode, wallet: Wallet, n_samples: int) -> bool:
-    """Step 7: one more query, its answer altered on the way back (one byte of a revealed
+    """Step 8: one more query, its answer altered on the way back (one byte of a revealed
     weight column): the wallet rejects it and keeps it as evidence, then refuses to pay that
     prover again. True when both happened."""
-    out.print("7. One more query, its answer altered in transit: one byte of a revealed weight column")
+    out.print("8. One more query, its answer altered in transit: one byte of a revealed weight column")
     wire = TamperingTransport()
     x = md.sample(n_samples % len(md.samples))
     with _client(node, wallet, wire) as client:
@@ -351,7 +405,7 @@ def _raises(kind: type[E], call: Callable[[], object], never: str) -> E:
 
 
 def _redeem(node: DemoNode, wallet: Wallet) -> int:
-    """Step 8: the node redeems the vouchers it accepted (one round, as it does every
+    """Step 9: the node redeems the vouchers it accepted (one round, as it does every
     ``--redeem-every`` seconds and when it stops); the channel and the prover's credits
     before and after. Returns the credits the round moved."""
     from ghostproof.adapters.chain.registry import credit_balance
@@ -362,7 +416,7 @@ def _redeem(node: DemoNode, wallet: Wallet) -> int:
         return [status.deposited, status.signed, status.redeemed,
                 credit_balance(node.chain, node.deployment, node.prover)]
 
-    out.print("8. The node redeems its vouchers on-chain (one round; it also runs every "
+    out.print("9. The node redeems its vouchers on-chain (one round; it also runs every "
               "--redeem-every seconds and on shutdown)")
     before = figures()
     moved = node.service.redeemer.redeem_all()
@@ -378,17 +432,24 @@ def _redeem(node: DemoNode, wallet: Wallet) -> int:
     return moved
 
 
-def _summary(md: ModelDir, prover: Prover, outcome: Outcome, n_samples: int) -> None:
-    """Step 9: dense and proven accuracy on every held-out image, and the demo's summary table."""
-    dense_acc, sparse_acc, agreement = accuracy(md, prover)
+def _summary(md: ModelDir, node: DemoNode, outcome: Outcome, n_samples: int) -> None:
+    """Step 10: dense and proven accuracy on every held-out image (as registered, and after the
+    node learned), and the demo's summary table."""
+    from ghostproof.prover.modeldir import load_model_dir
+
+    dense_acc, sparse_acc, agreement = outcome.before  # version 0, measured before the training
+    trained = load_model_dir(md.path)  # the directory the node trained in place
+    _, trained_acc, _ = accuracy(trained, node.service.prover)
     spec = md.ghost.header.layers[0]
-    out.print("9. Accuracy on all held-out images")
+    out.print("10. Accuracy on all held-out images")
     summary = Table("what", "value")
     summary.add_row("held-out images", str(len(md.samples)))
     summary.add_row("dense accuracy (float64 softmax over all N)", f"{dense_acc:.4f}")
     summary.add_row(f"proven accuracy (HNSW top-{spec.k}, exact integer softmax)", f"{sparse_acc:.4f}")
     summary.add_row("top-1 agreement dense vs sparse", f"{agreement:.4f}")
+    summary.add_row("proven accuracy after the node learned (version 1)", f"{trained_acc:.4f}")
     summary.add_row("answers paid over HTTP and verified", f"{outcome.verified}/{n_samples}")
+    summary.add_row("paid training", outcome.learned or "[red]not done[/red]")
     summary.add_row("answer altered in transit", "rejected, kept as evidence, prover no longer paid"
                     if outcome.rejected else "[red]not rejected[/red]")
     summary.add_row("credits redeemed by the node", credits_text(outcome.redeemed))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+LEARNED = 3  # the demo teaches the node the first 3 held-out images it gets wrong (cli/demo.py LEARN)
+
 
 def _run_demo(work: Path, samples: int, **kwargs: object) -> subprocess.CompletedProcess:
     """``ghostproof demo --dir WORK --samples N`` as a subprocess (``kwargs``: timeout, env)."""
@@ -38,7 +40,8 @@ def test_demo_builds_registers_and_audits(demo: tuple[Path, str]) -> None:
     work, out = demo
     assert "audit layer 0 K: OK" in out and "audit layer 0 V: OK" in out
     assert (work / "digits" / "ghost.json").exists()
-    assert (work / "fetched" / "ghost.json").read_bytes() == (work / "digits" / "ghost.json").read_bytes()
+    fetched = (work / "fetched" / "ghost.json").read_bytes()  # version 0, as registered
+    assert fetched in [p.read_bytes() for p in (work / "digits" / "versions").glob("*.ghost.json")]
 
 
 def test_demo_starts_a_node_and_a_funded_wallet(demo: tuple[Path, str]) -> None:
@@ -53,11 +56,22 @@ def test_demo_pays_and_verifies_each_answer(demo: tuple[Path, str]) -> None:
     work, out = demo
     assert "answers paid over HTTP and verified │ 3/3" in out
     kept = sorted(p for p in (work / "wallet" / "answers").iterdir() if p.name.startswith("0x"))
-    assert len(kept) == 3
+    assert len(kept) == 3 + LEARNED  # the 3 queries, and one per learned image afterwards
     cumulative = sorted(int(json.loads((p / "payment.json").read_text())["voucher"]["cumulativeAmount"])
                         for p in kept)
     price = cumulative[0]
-    assert price > 0 and cumulative == [price, 2 * price, 3 * price]
+    assert price > 0 and cumulative[:3] == [price, 2 * price, 3 * price]
+    assert cumulative[3:] == [5 * price, 6 * price, 7 * price]  # the 4th payment was the training
+
+
+def test_demo_trains_through_the_node_and_the_wallet_follows(demo: tuple[Path, str]) -> None:
+    work, out = demo
+    assert f"following model 1 version 1 (update verified: {LEARNED} examples" in out
+    assert f"{LEARNED} images learned, {LEARNED} now answered right; update verified by the wallet" in out
+    assert len(list((work / "digits" / "versions").glob("*.update.json"))) == 1
+    accuracy = re.search(r"proven accuracy \(HNSW top-16, exact integer softmax\) │ ([0-9.]+)", out)
+    after = re.search(r"proven accuracy after the node learned \(version 1\) │ ([0-9.]+)", out)
+    assert accuracy and after and float(after.group(1)) > float(accuracy.group(1))
 
 
 def test_demo_rejects_the_answer_altered_in_transit(demo: tuple[Path, str]) -> None:
@@ -68,15 +82,17 @@ def test_demo_rejects_the_answer_altered_in_transit(demo: tuple[Path, str]) -> N
     assert "refused before any voucher (the wallet stopped paying prover" in out
     with sqlite3.connect(work / "wallet" / "ledger.sqlite") as db:
         statuses = [s for (s,) in db.execute("SELECT status FROM vouchers ORDER BY id")]
-    assert statuses == ["accepted"] * 3 + ["rejected"]  # the refused query signed nothing
+    # 3 queries, the training, a query per learned image, the altered answer; the refused
+    # query signed nothing
+    assert statuses == ["accepted"] * (4 + LEARNED) + ["rejected"]
 
 
 def test_demo_node_redeems_what_it_was_paid(demo: tuple[Path, str]) -> None:
     _, out = demo
-    # 3 answers and the rejected one, at 0.01 credit each: from 0 to 0.04, escrow and prover
-    assert "redeemed from the channel (escrow, on-chain) │ 0 │ 0.04" in out
-    assert "the prover's credit balance │ 0 │ 0.04" in out
-    assert "credits redeemed by the node │ 0.04" in out
+    # 3 answers, the training, 3 answers after it and the rejected one, at 0.01 credit each
+    assert "redeemed from the channel (escrow, on-chain) │ 0 │ 0.08" in out
+    assert "the prover's credit balance │ 0 │ 0.08" in out
+    assert "credits redeemed by the node │ 0.08" in out
 
 
 def test_invalid_demo_without_samples_exits_2(tmp_path: Path) -> None:
