@@ -29,6 +29,7 @@ from .constants import (
     MAX_K,
     MAX_LAYERS,
 )
+from .embedding import EmbeddingSpec
 from .errors import GhostFileError, MultiproofError
 from .formats import check_format
 from .hashing import from_hex, ghost_root, keccak256, root_leaf_hash, to_hex
@@ -199,6 +200,12 @@ def chunk_canonical(chunk: ChunkRef) -> bytes:
     return rfc8785.dumps(chunk.to_json())
 
 
+def _embedding_from_json(obj: dict, layers: tuple[LayerSpec, ...]) -> EmbeddingSpec | None:
+    """The header's optional ``"embedding"`` object (docs/PROTOCOL.md §14.6), checked against
+    layer 0's d_in; None when absent."""
+    return EmbeddingSpec.from_json(obj["embedding"], layers[0].d_in) if "embedding" in obj else None
+
+
 @dataclass(frozen=True)
 class GhostHeader:
     """Everything committed about a model except its weights: architecture and chunk table.
@@ -213,9 +220,10 @@ class GhostHeader:
     leaf_encoding: str = LEAF_ENCODING
     hash: str = "keccak256"
     order: ColumnOrder | None = None
+    embedding: EmbeddingSpec | None = None  # absent: no token input (docs/PROTOCOL.md §14.6)
 
     def to_json(self) -> dict[str, object]:
-        """The header's JSON object (``"order"`` only when recorded)."""
+        """The header's JSON object (``"order"`` and ``"embedding"`` only when present)."""
         obj: dict[str, object] = {
             "format": self.format,
             "name": self.name,
@@ -226,6 +234,8 @@ class GhostHeader:
         }
         if self.order is not None:
             obj["order"] = self.order.to_json()
+        if self.embedding is not None:
+            obj["embedding"] = self.embedding.to_json()
         return obj
 
     def canonical(self) -> bytes:
@@ -252,8 +262,9 @@ class GhostHeader:
     def from_json(cls, obj: object) -> GhostHeader:
         """Parse and validate a header; raise GhostFileError on any deviation."""
         keys = {"format", "name", "hash", "leafEncoding", "layers", "chunks"}
-        if not isinstance(obj, dict) or set(obj) - {"order"} != keys:
-            raise GhostFileError(f"header must have exactly {sorted(keys)} (and optionally 'order')")
+        if not isinstance(obj, dict) or set(obj) - {"order", "embedding"} != keys:
+            raise GhostFileError(f"header must have exactly {sorted(keys)} "
+                                 "(and optionally 'order', 'embedding')")
         check_format(obj["format"], GHOST_FORMAT_PREFIX, "ghost file", GhostFileError)
         if obj["hash"] != "keccak256" or obj["leafEncoding"] != LEAF_ENCODING:
             raise GhostFileError("unsupported hash or leaf encoding")
@@ -272,7 +283,8 @@ class GhostHeader:
         if chunks:
             check_chunk_table(list(chunks), [(x.n, x.d_in, x.d_out) for x in layers])
         order = ColumnOrder.from_json(obj["order"]) if "order" in obj else None
-        return cls(name=obj["name"], layers=layers, chunks=chunks, order=order)
+        embedding = _embedding_from_json(obj, layers)
+        return cls(name=obj["name"], layers=layers, chunks=chunks, order=order, embedding=embedding)
 
 
 @dataclass(frozen=True)
