@@ -23,6 +23,15 @@ import numpy as np
 
 from .chunks import ChunkRef
 from .constants import INT8_MAX, MATRIX_K, MATRIX_V, MAX_DIM, MAX_K, MAX_LAYERS
+from .embedding import (
+    MAX_TOKENS,
+    EmbeddingSpec,
+    check_tokens,
+    token_counts,
+    token_query,
+    touched_embedding_chunks,
+    verify_embedding_rows,
+)
 from .errors import FormatError, InputError, MultiproofError, RootMismatchError, UpdateProofError
 from .ghost import UPDATE_RULE_SGD_V1, GhostFile, LayerSpec, UpdateRule
 from .hashing import from_hex, leaf_hashes, to_hex
@@ -57,10 +66,20 @@ _DELTA_BLOCK = 1 << 14  # δ is summed in int64 blocks of this many products (< 
 @dataclass(frozen=True, eq=False)
 class Example:
     """One training example: the input x (float32, as a request's) and the target t (int8,
-    d_out, in units of the layer's s_V)."""
+    d_out, in units of the layer's s_V).
+
+    A token example (docs/PROTOCOL.md §14.6) has ``tokens`` (ids into the committed embedding,
+    in the order given, repeats allowed) and an empty ``x``: its input is the sum of the
+    tokens' current embedding rows. Build one with :meth:`from_tokens`."""
 
     x: np.ndarray
     target: np.ndarray
+    tokens: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[int], target: np.ndarray) -> Example:
+        """A token example (``x`` empty)."""
+        return cls(np.zeros(0, dtype=np.float32), np.asarray(target), tuple(int(t) for t in tokens))
 
 
 def quantise_target(values: np.ndarray, s_v: float) -> np.ndarray:
@@ -162,6 +181,27 @@ class StepResult:
     output: np.ndarray  # int64 (d_out,)
     new_keys: np.ndarray  # int8 (k, d_in)
     new_values: np.ndarray  # int8 (k, d_out)
+    gradient: np.ndarray | None = None  # object (d_in,): G_i = Σ_j e_j·δ_j·K_ji, when asked for
+    total: int = 0  # E = Σ_{j∈S} e_j
+
+
+def query_gradient(e: np.ndarray, deltas: Sequence[int], keys: np.ndarray) -> np.ndarray:
+    """G_i = Σ_{j∈S} e_j · δ_j · K_ji with the old keys, exact (an object array of Python ints):
+    the gradient of the loss with respect to the query q, in the K step's units
+    (docs/PROTOCOL.md §14.6)."""
+    coefs = np.array([int(ej) * int(dj) for ej, dj in zip(e, deltas, strict=True)], dtype=object)
+    return coefs @ np.asarray(keys, dtype=np.int64).astype(object)
+
+
+def embedding_step(lr_e: int, gradient: np.ndarray, total: int, counts: Sequence[int],
+                   rows: np.ndarray) -> np.ndarray:
+    """The new rows of the distinct tokens of one example: E'_ti = clip(E_ti −
+    round(lrE · m_t · G_i / (E · 2^48 · 127²)), ±127), m_t the token's multiplicity, one
+    rounding (half to even) per element (docs/PROTOCOL.md §14.6)."""
+    coefs = [lr_e * int(g) for g in gradient]
+    z = np.broadcast_to(np.asarray(counts, dtype=np.int64), (len(coefs), len(counts)))
+    step = scaled_round(coefs, z, (total << K_SHIFT) * K_DIVISOR)
+    return _clip_sub(np.asarray(rows, dtype=np.int8), np.ascontiguousarray(step.T))
 
 
 def sgd_step(
@@ -171,6 +211,8 @@ def sgd_step(
     key_columns: np.ndarray,
     value_rows: np.ndarray,
     target: np.ndarray,
+    *,
+    with_gradient: bool = False,
 ) -> StepResult:
     """The rule "sgd-v1" for one example on its selected columns (docs/PROTOCOL.md §14).
 
@@ -178,7 +220,9 @@ def sgd_step(
     δ_j = Σ_i r_i (2^16 V_ji − y_i);
     V'_ji = clip(V_ji − round(lrV · e_j · r_i / (E · 2^32)), ±127);
     K'_ji = clip(K_ji − round(lrK · e_j · δ_j · q_i / (E · 2^48 · 127²)), ±127)
-    (gradient descent on ½‖y − t‖², δ from the old V; every rounding half to even)."""
+    (gradient descent on ½‖y − t‖², δ from the old V; every rounding half to even).
+    ``with_gradient`` also returns the query gradient G (:func:`query_gradient`, old K) and
+    leaves ``StepResult.total`` = E for the embedding step."""
     if rule.rule != UPDATE_RULE_SGD_V1:
         raise InputError(f"unknown update rule {rule.rule!r}")
     keys = np.asarray(key_columns, dtype=np.int8)
@@ -201,6 +245,8 @@ def sgd_step(
         output=y,
         new_keys=_clip_sub(keys, k_step),
         new_values=_clip_sub(values, v_step),
+        gradient=query_gradient(e, deltas, keys) if with_gradient else None,
+        total=total,
     )
 
 
@@ -216,6 +262,29 @@ class Replay:
     new_values: np.ndarray  # int8 (|P|, d_out)
     taus: tuple[int, ...]
     outputs: tuple[np.ndarray, ...]
+    new_embedding: np.ndarray | None = None  # int8 (|T|, dim): the touched embedding rows after
+
+
+@dataclass(eq=False)
+class EmbeddingRows:
+    """Revealed embedding rows during a replay: ``ids`` (sorted, distinct) name the rows of
+    ``rows`` (int8 (|T|, dim), updated in place by the replay); ``lr_e`` is the header's lrE
+    (None: the rows are read but never trained)."""
+
+    ids: np.ndarray  # int64 (|T|,)
+    rows: np.ndarray  # int8 (|T|, dim)
+    lr_e: int | None
+
+    def rows_of(self, tokens: Sequence[int], i: int) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Row indices (into ``rows``) of the distinct tokens of example ``i``, and their
+        multiplicities; UpdateProofError unless every token is revealed."""
+        ids, counts = token_counts(tokens)
+        sel = np.asarray(ids, dtype=np.int64)
+        at = np.searchsorted(self.ids, sel)
+        inside = np.minimum(at, max(self.ids.size - 1, 0))
+        if self.ids.size == 0 or np.any(at >= self.ids.size) or not np.array_equal(self.ids[inside], sel):
+            raise UpdateProofError(f"example {i}: a token's embedding row is not revealed")
+        return at, counts
 
 
 def _rows_of(positions: np.ndarray, selected: Sequence[int], i: int) -> np.ndarray:
@@ -228,6 +297,21 @@ def _rows_of(positions: np.ndarray, selected: Sequence[int], i: int) -> np.ndarr
     return rows
 
 
+def _example_query(example: Example, spec: LayerSpec, embedding: EmbeddingRows | None,
+                   i: int) -> tuple[np.ndarray, tuple[np.ndarray, tuple[int, ...]] | None]:
+    """Example i's query (float input: quantise(x); token input: quantise of the sum of its
+    current embedding rows) and, for a token input, its rows in ``embedding`` and counts."""
+    try:
+        if example.tokens is None:
+            return quantise_query(example.x, spec.d_in), None
+        if embedding is None:
+            raise UpdateProofError(f"example {i}: a token input, but no embedding rows are revealed")
+        at, counts = embedding.rows_of(example.tokens, i)
+        return token_query(range(len(at)), counts, embedding.rows[at]), (at, counts)
+    except InputError as exc:
+        raise UpdateProofError(f"example {i}: {exc}") from exc
+
+
 def replay(
     spec: LayerSpec,
     positions: Sequence[int],
@@ -235,34 +319,41 @@ def replay(
     old_values: np.ndarray,
     examples: Sequence[Example],
     selections: Sequence[Sequence[int]],
+    embedding: EmbeddingRows | None = None,
 ) -> Replay:
     """Apply the layer's declared rule to ``examples`` in order, example i on the selection
     ``selections[i]`` of the columns as examples < i left them (docs/PROTOCOL.md §14 step 3).
 
-    ``positions`` (sorted) name the rows of ``old_keys``/``old_values``. Raises
-    UpdateProofError if the layer declares no rule, a selection lies outside the positions,
-    or an example is unusable (wrong length, not finite, zero input)."""
+    ``positions`` (sorted) name the rows of ``old_keys``/``old_values``; ``embedding`` holds
+    the revealed embedding rows a token example reads and (with lrE) trains (§14.6; its
+    rows are not modified — the result carries the new ones). Raises UpdateProofError if the
+    layer declares no rule, a selection lies outside the positions, a token's row is not
+    revealed, or an example is unusable (wrong length, not finite, zero input)."""
     if spec.update is None:
         raise UpdateProofError("the layer declares no update rule; it cannot be trained")
     pos = np.asarray(positions, dtype=np.int64)
     keys = np.array(old_keys, dtype=np.int8, copy=True)
     values = np.array(old_values, dtype=np.int8, copy=True)
+    emb = None if embedding is None else EmbeddingRows(
+        embedding.ids, np.array(embedding.rows, dtype=np.int8, copy=True), embedding.lr_e)
     taus: list[int] = []
     outputs: list[np.ndarray] = []
     for i, (example, selected) in enumerate(zip(examples, selections, strict=True)):
         rows = _rows_of(pos, selected, i)
-        try:
-            q = quantise_query(example.x, spec.d_in)
-        except InputError as exc:
-            raise UpdateProofError(f"example {i}: {exc}") from exc
+        q, used = _example_query(example, spec, emb, i)
         if np.asarray(example.target).shape != (spec.d_out,):
             raise UpdateProofError(f"example {i}: the target must have {spec.d_out} values")
-        step = sgd_step(spec.update, spec.logit_scale, q, keys[rows], values[rows], example.target)
+        train_e = used is not None and emb is not None and emb.lr_e is not None
+        step = sgd_step(spec.update, spec.logit_scale, q, keys[rows], values[rows], example.target,
+                        with_gradient=train_e)
+        if train_e:
+            at, counts = used
+            emb.rows[at] = embedding_step(emb.lr_e, step.gradient, step.total, counts, emb.rows[at])
         keys[rows] = step.new_keys
         values[rows] = step.new_values
         taus.append(step.tau)
         outputs.append(step.output)
-    return Replay(keys, values, tuple(taus), tuple(outputs))
+    return Replay(keys, values, tuple(taus), tuple(outputs), None if emb is None else emb.rows)
 
 
 # ---------------------------------------------------------------- the proof
@@ -274,7 +365,12 @@ class UpdateProof:
 
     ``positions`` is the sorted union P of the selections; ``old_*``/``new_*`` row r is column
     (row) positions[r] of K (V) before and after the batch; ``key_proof``/``value_proof`` are
-    the compact multiproofs of P (the siblings are the same in the old and the new tree)."""
+    the compact multiproofs of P (the siblings are the same in the old and the new tree).
+
+    With token examples (docs/PROTOCOL.md §14.6) ``embedding_rows`` is the sorted set T of
+    the distinct tokens of all examples, ``old_embedding``/``new_embedding`` row r is
+    embedding row T[r] before and after, ``embedding_proof`` the multiproof of T in E's
+    tree; without, they are empty (and the JSON form is exactly the one before §14.6)."""
 
     layer: int
     old_ghost_root: bytes
@@ -289,6 +385,10 @@ class UpdateProof:
     new_values: np.ndarray
     key_proof: tuple[bytes, ...]
     value_proof: tuple[bytes, ...]
+    embedding_rows: tuple[int, ...] = ()
+    old_embedding: np.ndarray | None = None  # int8 (|T|, dim)
+    new_embedding: np.ndarray | None = None
+    embedding_proof: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -308,6 +408,8 @@ class UpdateResult:
     outputs: tuple[np.ndarray, ...]
     changed_keys: int
     changed_values: int
+    embedding_rows: tuple[int, ...] = ()
+    changed_embedding_rows: int = 0
 
 
 def touched_chunks(chunks: Sequence[ChunkRef], layer: int, positions: Sequence[int]) -> list[int]:
@@ -332,6 +434,8 @@ def _check_headers(old: GhostFile, new: GhostFile, layer: int, positions: Sequen
         raise UpdateProofError("the new header's format, name, hash or leaf encoding changed")
     if a.layers != b.layers:
         raise UpdateProofError("the new header's architecture or update rule changed")
+    if a.order != b.order:
+        raise UpdateProofError("the new header's column order changed")
     if len(a.chunks) != len(b.chunks):
         raise UpdateProofError("the new chunk table has a different number of entries")
     allowed = set(touched_chunks(a.chunks, layer, positions))
@@ -388,6 +492,60 @@ def _check_roots(proof: UpdateProof, spec: LayerSpec, old: GhostFile, new: Ghost
                                       layer=proof.layer, matrix=name)
 
 
+def _check_embedding_header(old: EmbeddingSpec | None, new: EmbeddingSpec | None,
+                            rows: Sequence[int]) -> None:
+    """The embedding object is unchanged but for its root (only when rows are touched) and the
+    CIDs of the chunks holding a touched row (docs/PROTOCOL.md §14.6 check 3)."""
+    if old is None or new is None:
+        if old is not new:
+            raise UpdateProofError("the new header adds or removes the embedding")
+        return
+    if (old.vocab, old.dim, old.scale, old.lr_e) != (new.vocab, new.dim, new.scale, new.lr_e):
+        raise UpdateProofError("the new header's embedding vocab, dim, scale or lrE changed")
+    if not rows and old.root != new.root:
+        raise UpdateProofError("the embedding root changed, but no embedding row is touched")
+    if [(c.first, c.count) for c in old.chunks] != [(c.first, c.count) for c in new.chunks]:
+        raise UpdateProofError("the new embedding chunk table covers other rows")
+    allowed = set(touched_embedding_chunks(old.chunks, rows))
+    for index, (ca, cb) in enumerate(zip(old.chunks, new.chunks, strict=True)):
+        if ca.cid != cb.cid and index not in allowed:
+            raise UpdateProofError(f"embedding chunk {index} (rows {ca.first}..) changed its CID "
+                                   "but holds no touched row")
+
+
+def _token_ids(proof: UpdateProof) -> tuple[int, ...]:
+    """The sorted distinct tokens of the proof's token examples."""
+    return tuple(sorted({t for ex in proof.examples if ex.tokens is not None for t in ex.tokens}))
+
+
+def _check_embedding(proof: UpdateProof, old: GhostFile, new: GhostFile) -> EmbeddingRows | None:
+    """Embedding rows revealed iff some example has tokens, exactly their distinct ids, of the
+    right shape, and the same multiproof gives the old and the new embedding root; returns
+    the rows for the replay (None without token examples)."""
+    ids = _token_ids(proof)
+    if tuple(proof.embedding_rows) != ids:
+        raise UpdateProofError("embedding rows must be exactly the distinct tokens of the examples")
+    if not ids:
+        if proof.old_embedding is not None or proof.new_embedding is not None or proof.embedding_proof:
+            raise UpdateProofError("embedding rows are revealed, but no example has tokens")
+        return None
+    spec_old, spec_new = old.header.embedding, new.header.embedding
+    if spec_old is None or spec_new is None:
+        raise UpdateProofError("a token example, but the model has no embedding")
+    for ex in proof.examples:
+        if ex.tokens is not None:
+            try:
+                check_tokens(ex.tokens, spec_old.vocab)
+            except InputError as exc:
+                raise UpdateProofError(str(exc)) from exc
+    for when, spec, rows in (("old", spec_old, proof.old_embedding), ("new", spec_new, proof.new_embedding)):
+        try:
+            verify_embedding_rows(spec_old, ids, rows, proof.embedding_proof, root=spec.root)
+        except MultiproofError as exc:
+            raise MultiproofError(f"{when} embedding rows: {exc.reason}", matrix="E") from exc
+    return EmbeddingRows(np.asarray(ids, dtype=np.int64), np.asarray(proof.old_embedding), spec_old.lr_e)
+
+
 def _first_difference(claimed: np.ndarray, computed: np.ndarray) -> int | None:
     rows = np.flatnonzero(np.any(claimed != computed, axis=1))
     return int(rows[0]) if rows.size else None
@@ -419,19 +577,17 @@ def verify_update(proof: UpdateProof, old_ghost: GhostFile, new_ghost: GhostFile
     if spec.update is None:
         raise UpdateProofError("the layer declares no update rule", layer=proof.layer)
     _check_headers(old_ghost, new_ghost, proof.layer, proof.positions)
+    _check_embedding_header(old_ghost.header.embedding, new_ghost.header.embedding, proof.embedding_rows)
     _check_shapes(proof, spec)
     _check_roots(proof, spec, old_ghost, new_ghost)
-    result = replay(spec, proof.positions, proof.old_keys, proof.old_values, proof.examples, proof.selections)
+    embedding = _check_embedding(proof, old_ghost, new_ghost)
+    result = replay(spec, proof.positions, proof.old_keys, proof.old_values, proof.examples, proof.selections,
+                    embedding)
     for i, (claimed, computed) in enumerate(zip(proof.taus, result.taus, strict=True)):
         if claimed != computed:
             raise UpdateProofError(f"example {i}: τ is {claimed}, the selection's lowest score is {computed}",
                                    layer=proof.layer)
-    pairs = (("K", proof.new_keys, result.new_keys), ("V", proof.new_values, result.new_values))
-    for name, claimed, computed in pairs:
-        row = _first_difference(claimed, computed)
-        if row is not None:
-            raise UpdateProofError(f"column {proof.positions[row]} is not what the rule gives",
-                                   layer=proof.layer, matrix=name)
+    _compare_new(proof, result)
     return UpdateResult(
         layer=proof.layer,
         old_ghost_root=proof.old_ghost_root,
@@ -442,7 +598,26 @@ def verify_update(proof: UpdateProof, old_ghost: GhostFile, new_ghost: GhostFile
         outputs=result.outputs,
         changed_keys=int(np.any(proof.old_keys != proof.new_keys, axis=1).sum()),
         changed_values=int(np.any(proof.old_values != proof.new_values, axis=1).sum()),
+        embedding_rows=tuple(proof.embedding_rows),
+        changed_embedding_rows=0 if embedding is None else
+        int(np.any(proof.old_embedding != proof.new_embedding, axis=1).sum()),
     )
+
+
+def _compare_new(proof: UpdateProof, result: Replay) -> None:
+    """The claimed new columns (and embedding rows) equal the replay's; UpdateProofError
+    naming the first that does not."""
+    pairs = (("K", proof.new_keys, result.new_keys), ("V", proof.new_values, result.new_values))
+    for name, claimed, computed in pairs:
+        row = _first_difference(claimed, computed)
+        if row is not None:
+            raise UpdateProofError(f"column {proof.positions[row]} is not what the rule gives",
+                                   layer=proof.layer, matrix=name)
+    if result.new_embedding is not None:
+        row = _first_difference(np.asarray(proof.new_embedding), result.new_embedding)
+        if row is not None:
+            raise UpdateProofError(f"embedding row {proof.embedding_rows[row]} is not what the rule gives",
+                                   matrix="E")
 
 
 # ---------------------------------------------------------------- JSON ("ghostproof/update/1")
@@ -452,9 +627,27 @@ def _int8_hex(data: np.ndarray) -> str:
     return to_hex(np.ascontiguousarray(data, dtype=np.int8).tobytes())
 
 
+def _example_json(ex: Example, selected: Sequence[int], tau: int) -> dict[str, object]:
+    head: dict[str, object] = ({"input": [float(v) for v in ex.x]} if ex.tokens is None
+                               else {"tokens": [int(t) for t in ex.tokens]})
+    return {**head, "target": [int(v) for v in ex.target], "selected": delta_encode(selected),
+            "tau": int(tau)}
+
+
 def update_to_json(proof: UpdateProof) -> dict[str, object]:
     """The JSON object of an update proof (hex for bytes, numbers for inputs and targets,
-    selections and positions delta-encoded)."""
+    selections and positions delta-encoded; the embedding keys of §14.6 only when some
+    example has tokens)."""
+    obj = _update_core_json(proof)
+    if proof.embedding_rows:
+        obj["embeddingRows"] = delta_encode(proof.embedding_rows)
+        obj["oldEmbedding"] = _int8_hex(np.asarray(proof.old_embedding))
+        obj["newEmbedding"] = _int8_hex(np.asarray(proof.new_embedding))
+        obj["embeddingProof"] = [to_hex(h) for h in proof.embedding_proof]
+    return obj
+
+
+def _update_core_json(proof: UpdateProof) -> dict[str, object]:
     return {
         "format": UPDATE_FORMAT,
         "layer": proof.layer,
@@ -463,8 +656,7 @@ def update_to_json(proof: UpdateProof) -> dict[str, object]:
         "oldGhostRoot": to_hex(proof.old_ghost_root),
         "newGhostRoot": to_hex(proof.new_ghost_root),
         "examples": [
-            {"input": [float(v) for v in ex.x], "target": [int(v) for v in ex.target],
-             "selected": delta_encode(sel), "tau": int(tau)}
+            _example_json(ex, sel, tau)
             for ex, sel, tau in zip(proof.examples, proof.selections, proof.taus, strict=True)
         ],
         "positions": delta_encode(proof.positions),
@@ -486,17 +678,25 @@ def _index_list(obj: object, what: str, limit: int) -> tuple[int, ...]:
     return out
 
 
+def _tokens_from_json(obj: object, what: str) -> tuple[int, ...]:
+    if not isinstance(obj, list) or not 1 <= len(obj) <= MAX_TOKENS:
+        raise FormatError(f"{what} must list 1..{MAX_TOKENS} token ids")
+    return tuple(_uint(t, what, 32) for t in obj)
+
+
 def _example_from_json(obj: object, i: int, d_out: int) -> tuple[Example, tuple[int, ...], int]:
-    keys = {"input", "target", "selected", "tau"}
-    if not isinstance(obj, dict) or set(obj) != keys:
-        raise FormatError(f"examples[{i}] must have exactly {sorted(keys)}")
+    keys = {"target", "selected", "tau"}
+    if not isinstance(obj, dict) or len(set(obj) & {"input", "tokens"}) != 1 \
+            or set(obj) - {"input", "tokens"} != keys:
+        raise FormatError(f"examples[{i}] must have exactly {sorted(keys)} and one of 'input', 'tokens'")
     target = obj["target"]
     if not isinstance(target, list) or len(target) != d_out:
         raise FormatError(f"examples[{i}].target must list {d_out} integers")
-    example = Example(
-        x=_floats(obj["input"], f"examples[{i}].input", np.float32),
-        target=np.array([_int_in(v, f"examples[{i}].target", INT8_MAX) for v in target], dtype=np.int8),
-    )
+    t8 = np.array([_int_in(v, f"examples[{i}].target", INT8_MAX) for v in target], dtype=np.int8)
+    if "tokens" in obj:
+        example = Example.from_tokens(_tokens_from_json(obj["tokens"], f"examples[{i}].tokens"), t8)
+    else:
+        example = Example(x=_floats(obj["input"], f"examples[{i}].input", np.float32), target=t8)
     selected = _index_list(obj["selected"], f"examples[{i}].selected", MAX_K)
     return example, selected, _int_in(obj["tau"], f"examples[{i}].tau", MAX_TAU_ABS)
 
@@ -505,13 +705,33 @@ _UPDATE_KEYS = {
     "format", "layer", "dIn", "dOut", "oldGhostRoot", "newGhostRoot", "examples", "positions",
     "oldKeys", "oldValues", "newKeys", "newValues", "keyProof", "valueProof",
 }
+#: The optional keys of §14.6, present all together or not at all.
+_EMBEDDING_KEYS = {"embeddingRows", "oldEmbedding", "newEmbedding", "embeddingProof"}
+
+
+def _embedding_from_json(obj: dict, d_in: int, n_examples: int) -> dict[str, object]:
+    """The UpdateProof fields of the optional embedding keys (empty dict when absent)."""
+    present = set(obj) & _EMBEDDING_KEYS
+    if not present:
+        return {}
+    if present != _EMBEDDING_KEYS:
+        raise FormatError(f"update proof must have all of {sorted(_EMBEDDING_KEYS)} or none")
+    rows = _index_list(obj["embeddingRows"], "embeddingRows", MAX_TOKENS * n_examples)
+    m = len(rows)
+    return {
+        "embedding_rows": rows,
+        "old_embedding": _int8_from_hex(obj["oldEmbedding"], "oldEmbedding", (m, d_in)),
+        "new_embedding": _int8_from_hex(obj["newEmbedding"], "newEmbedding", (m, d_in)),
+        "embedding_proof": _hash_list(obj["embeddingProof"], "embeddingProof", 32 * m),
+    }
 
 
 def update_from_json(obj: object) -> UpdateProof:
     """Parse an update proof's JSON object; FormatError naming the first malformed field
     (structure and bounds only; :func:`verify_update` decides whether it proves anything)."""
-    if not isinstance(obj, dict) or set(obj) != _UPDATE_KEYS:
-        raise FormatError(f"update proof must have exactly {sorted(_UPDATE_KEYS)}")
+    if not isinstance(obj, dict) or set(obj) - _EMBEDDING_KEYS != _UPDATE_KEYS:
+        raise FormatError(f"update proof must have exactly {sorted(_UPDATE_KEYS)} "
+                          f"(and optionally {sorted(_EMBEDDING_KEYS)})")
     if obj["format"] != UPDATE_FORMAT:
         raise FormatError(f"update proof format {obj['format']!r} is not {UPDATE_FORMAT!r}")
     layer = _uint(obj["layer"], "layer", 16)
@@ -538,6 +758,7 @@ def update_from_json(obj: object) -> UpdateProof:
         new_values=_int8_from_hex(obj["newValues"], "newValues", (m, d_out)),
         key_proof=_hash_list(obj["keyProof"], "keyProof", 32 * m),
         value_proof=_hash_list(obj["valueProof"], "valueProof", 32 * m),
+        **_embedding_from_json(obj, d_in, len(parsed)),  # type: ignore[arg-type]
     )
 
 

@@ -26,6 +26,14 @@ from ghostproof.adapters.fileio import atomic_write, read_capped
 from ghostproof.adapters.storage.layout import GHOST_FILE, index_path, matrix_path, tree_path
 from ghostproof.protocol.chunks import ChunkRef, cid_for_bytes
 from ghostproof.protocol.constants import MATRIX_K, MATRIX_V
+from ghostproof.protocol.embedding import (
+    EmbeddingSpec,
+    check_tokens,
+    embedding_leaf_hashes,
+    token_counts,
+    token_query,
+    touched_embedding_chunks,
+)
 from ghostproof.protocol.errors import InputError, ModelError
 from ghostproof.protocol.ghost import UPDATE_RULE_SGD_V1, GhostFile, GhostHeader, UpdateRule
 from ghostproof.protocol.hashing import leaf_hashes, node_hashes
@@ -36,6 +44,7 @@ from ghostproof.protocol.update import (
     Example,
     UpdateProof,
     dumps_update,
+    embedding_step,
     one_hot_target,
     quantise_target,
     sgd_step,
@@ -43,6 +52,7 @@ from ghostproof.protocol.update import (
 )
 
 from .commit import CommittedModel
+from .embedding import EMBEDDING_FILE, CommittedEmbedding, load_embedding
 from .index import ExactRetriever, Retriever
 
 if TYPE_CHECKING:
@@ -77,6 +87,9 @@ class UpdateStep:
     key_nodes: tuple[NodePatch, ...]
     value_nodes: tuple[NodePatch, ...]
     chunks_changed: tuple[int, ...]
+    embedding_rows: np.ndarray | None = None  # int64, sorted: the distinct tokens (§14.6)
+    new_embedding: np.ndarray | None = None  # int8 (|T|, dim)
+    embedding_chunks_changed: tuple[int, ...] = ()
 
     @property
     def changed_chunk_refs(self) -> list[ChunkRef]:
@@ -102,10 +115,19 @@ def _check_input(x: np.ndarray, d_in: int) -> np.ndarray:
 class _Overlay:
     """The layer's matrices with the rows the batch has changed so far laid over them."""
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray):
-        self.keys, self.values = keys, values
+    def __init__(self, keys: np.ndarray, values: np.ndarray, embedding: np.ndarray | None = None):
+        self.keys, self.values, self.embedding = keys, values, embedding
         self.k_rows: dict[int, np.ndarray] = {}
         self.v_rows: dict[int, np.ndarray] = {}
+        self.e_rows: dict[int, np.ndarray] = {}  # every embedding row read so far (changed or not)
+
+    def embedding_rows(self, ids: Sequence[int]) -> np.ndarray:
+        """The current rows of tokens ``ids`` (recorded as touched)."""
+        assert self.embedding is not None
+        for t in ids:
+            if t not in self.e_rows:
+                self.e_rows[t] = np.array(self.embedding[t], dtype=np.int8)
+        return np.stack([self.e_rows[t] for t in ids])
 
     def key_rows(self, ids: np.ndarray) -> np.ndarray:
         out = np.array(self.keys[ids], dtype=np.int8)
@@ -143,7 +165,14 @@ def patch_tree(tree: MerkleTree, layer: int, tag: int, positions: np.ndarray,
     """The root of ``tree`` with the leaves at ``positions`` replaced by those of
     ``new_rows``, and every changed node, hashing only the touched paths (|P|·depth at most)."""
     idx = np.asarray(positions, dtype=np.int64)
-    hashes = leaf_hashes(layer, tag, new_rows, indices=idx)
+    return patch_paths(tree, idx, leaf_hashes(layer, tag, new_rows, indices=idx))
+
+
+def patch_paths(tree: MerkleTree, positions: np.ndarray,
+                leaves: list[bytes]) -> tuple[bytes, tuple[NodePatch, ...]]:
+    """The root of ``tree`` with the leaf hashes at sorted ``positions`` replaced by
+    ``leaves``, and every changed node (only the touched paths are hashed)."""
+    idx, hashes = np.asarray(positions, dtype=np.int64), leaves
     patches: list[NodePatch] = [(0, idx, hashes)]
     for level in range(tree.depth):
         parents = np.unique(idx >> 1)
@@ -189,6 +218,27 @@ def _check_trainable(model: CommittedModel, layer: int) -> UpdateRule:
     return rule
 
 
+def _check_target(target: np.ndarray, d_out: int) -> np.ndarray:
+    arr = np.asarray(target)
+    if arr.shape != (d_out,) or not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"a target must be {d_out} integers")
+    return arr.astype(np.int8)
+
+
+def _example_query(example: Example, d_in: int, overlay: _Overlay, embedding: CommittedEmbedding | None,
+                   ) -> tuple[np.ndarray, Example | None, tuple[tuple[int, ...], tuple[int, ...]] | None]:
+    """Example's query on the current weights: quantise(x) for a float input (with the
+    float32 input), or quantise(Σ current embedding rows) for a token input (with its
+    distinct tokens and their counts). InputError for an unusable input."""
+    if example.tokens is None:
+        x32 = _check_input(example.x, d_in)
+        return quantise_query(x32, d_in), Example(x32, example.target), None
+    if embedding is None:
+        raise InputError("a token example needs an embedding: run `ghostproof model embed` first")
+    ids, counts = token_counts(check_tokens(example.tokens, embedding.spec.vocab))
+    return token_query(ids, counts, overlay.embedding_rows(ids)), None, (ids, counts)
+
+
 def compute_update(
     model: CommittedModel,
     examples: Sequence[Example],
@@ -196,14 +246,18 @@ def compute_update(
     *,
     layer: int = 0,
     candidates_factor: int = DEFAULT_CANDIDATES_FACTOR,
+    embedding: CommittedEmbedding | None = None,
 ) -> UpdateStep:
     """Apply ``examples`` in order to ``layer`` of ``model`` (nothing is written) and prove it.
 
     Example i is selected with ``retrievers[layer]`` (default: exact search) over the weights
     examples < i left, re-ranked exactly; the rule is the header's (protocol.update.sgd_step).
+    A token example (``Example.tokens``) reads its rows of ``embedding`` (the model's, as
+    committed in its header) as the rule left them, and with lrE declared trains them
+    (protocol.update.embedding_step, docs/PROTOCOL.md §14.6).
     Raises InputError when the model is not trainable (more than one layer, no declared rule)
     or an example is unusable (wrong length, not finite, zero input, a target of the wrong
-    length)."""
+    length, a token input without an embedding or with an id outside the vocabulary)."""
     rule = _check_trainable(model, layer)
     if not examples:
         raise InputError("an update needs at least one example")
@@ -211,29 +265,70 @@ def compute_update(
     spec = lay.spec
     retriever = retrievers[layer] if retrievers is not None else ExactRetriever(lay.keys)
     n_candidates = min(spec.n, max(candidates_factor * spec.k, spec.k, int(getattr(retriever, "ef", 0))))
-    overlay = _Overlay(lay.keys, lay.values)
+    overlay = _Overlay(lay.keys, lay.values, None if embedding is None else embedding.table)
+    lr_e = None if embedding is None else embedding.spec.lr_e
     clean: list[Example] = []
     selections: list[tuple[int, ...]] = []
     taus: list[int] = []
     for example in examples:
-        x32 = _check_input(example.x, spec.d_in)
-        target = np.asarray(example.target)
-        if target.shape != (spec.d_out,) or not np.issubdtype(target.dtype, np.integer):
-            raise InputError(f"a target must be {spec.d_out} integers")
-        q = quantise_query(x32, spec.d_in)
+        target = _check_target(example.target, spec.d_out)
+        q, float_example, used = _example_query(example, spec.d_in, overlay, embedding)
         sel = overlay.select(retriever, q, spec.k, n_candidates)
-        step = sgd_step(rule, spec.logit_scale, q, overlay.key_rows(sel), overlay.value_rows(sel), target)
+        train_e = used is not None and lr_e is not None
+        step = sgd_step(rule, spec.logit_scale, q, overlay.key_rows(sel), overlay.value_rows(sel), target,
+                        with_gradient=train_e)
         for r, j in enumerate(sel.tolist()):
             overlay.k_rows[j] = step.new_keys[r]
             overlay.v_rows[j] = step.new_values[r]
-        clean.append(Example(x32, target.astype(np.int8)))
+        if used is not None and lr_e is not None:
+            ids, counts = used
+            new_rows = embedding_step(lr_e, step.gradient, step.total, counts, overlay.embedding_rows(ids))
+            overlay.e_rows.update(zip(ids, new_rows, strict=True))
+        clean.append(Example(float_example.x, target) if float_example is not None
+                     else Example.from_tokens(example.tokens or (), target))
         selections.append(tuple(sel.tolist()))
         taus.append(step.tau)
-    return _finish(model, layer, overlay, clean, selections, taus)
+    return _finish(model, layer, overlay, clean, selections, taus, embedding)
+
+
+@dataclass(frozen=True, eq=False)
+class _EmbeddingPart:
+    """The embedding side of a computed batch: the new header object, the touched rows before
+    and after, their multiproof, and the embedding chunks re-addressed."""
+
+    spec: EmbeddingSpec
+    ids: np.ndarray
+    old: np.ndarray
+    new: np.ndarray
+    proof: tuple[bytes, ...]
+    chunks_changed: tuple[int, ...]
+
+
+def _embedding_part(embedding: CommittedEmbedding, overlay: _Overlay) -> _EmbeddingPart:
+    """Root, chunk CIDs and proof of the embedding rows the batch read (and maybe changed)."""
+    ids = np.array(sorted(overlay.e_rows), dtype=np.int64)
+    old = np.array(embedding.table[ids], dtype=np.int8)
+    new = np.stack([overlay.e_rows[int(t)] for t in ids]).astype(np.int8)
+    root, _ = patch_paths(embedding.tree, ids, embedding_leaf_hashes(new, ids))
+    chunks = list(embedding.spec.chunks)
+    changed_rows = np.any(old != new, axis=1)
+    recomputed = []
+    for i in touched_embedding_chunks(chunks, ids):
+        c = chunks[i]
+        inside = (ids >= c.first) & (ids < c.first + c.count) & changed_rows
+        if inside.any():
+            data = np.array(embedding.table[c.first : c.first + c.count], dtype=np.int8)
+            data[ids[inside] - c.first] = new[inside]
+            chunks[i] = replace(c, cid=cid_for_bytes(data.tobytes()))
+            recomputed.append(i)
+    spec = replace(embedding.spec, root=root, chunks=tuple(chunks))
+    proof = tuple(multiproof(embedding.tree, ids.tolist()))
+    return _EmbeddingPart(spec, ids, old, new, proof, tuple(recomputed))
 
 
 def _finish(model: CommittedModel, layer: int, overlay: _Overlay, examples: list[Example],
-            selections: list[tuple[int, ...]], taus: list[int]) -> UpdateStep:
+            selections: list[tuple[int, ...]], taus: list[int],
+            embedding: CommittedEmbedding | None = None) -> UpdateStep:
     """Trees, chunks, the new ghost file and the proof of a computed batch."""
     positions = np.array(sorted(overlay.k_rows), dtype=np.int64)
     lay = model.layers[layer]
@@ -247,18 +342,26 @@ def _finish(model: CommittedModel, layer: int, overlay: _Overlay, examples: list
     old_ghost = model.ghost
     chunks, touched = _new_chunks(old_ghost.header, layer, {"K": lay.keys, "V": lay.values}, positions,
                                   {"K": new_keys, "V": new_values})
+    header = replace(old_ghost.header, chunks=chunks)
+    part = _embedding_part(embedding, overlay) if embedding is not None and overlay.e_rows else None
+    if part is not None:
+        header = replace(header, embedding=part.spec)
     roots = list(old_ghost.roots)
     roots[layer] = (root_k, root_v)
-    new_ghost = GhostFile(replace(old_ghost.header, chunks=chunks), tuple(roots))
+    new_ghost = GhostFile(header, tuple(roots))
     pos = tuple(positions.tolist())
     proof = UpdateProof(
         layer=layer, old_ghost_root=old_ghost.ghost_root, new_ghost_root=new_ghost.ghost_root,
         examples=tuple(examples), selections=tuple(selections), taus=tuple(taus), positions=pos,
         old_keys=old_keys, old_values=old_values, new_keys=new_keys, new_values=new_values,
         key_proof=tuple(multiproof(tree_k, pos)), value_proof=tuple(multiproof(tree_v, pos)),
+        **({} if part is None else {"embedding_rows": tuple(part.ids.tolist()), "old_embedding": part.old,
+                                    "new_embedding": part.new, "embedding_proof": part.proof}),
     )
     return UpdateStep(proof, old_ghost, new_ghost, layer, positions, new_keys, new_values,
-                      key_nodes, value_nodes, touched)
+                      key_nodes, value_nodes, touched,
+                      None if part is None else part.ids, None if part is None else part.new,
+                      () if part is None else part.chunks_changed)
 
 
 # ---------------------------------------------------------------- in-memory retrievers
@@ -390,6 +493,9 @@ def write_update(directory: Path, step: UpdateStep, model: CommittedModel,
         + _tree_patches(tree_path(directory, layer, "K"), tree_k, step.key_nodes)
         + _tree_patches(tree_path(directory, layer, "V"), tree_v, step.value_nodes)
     )
+    if step.embedding_rows is not None and step.new_embedding is not None:
+        patches += _row_patches(directory / EMBEDDING_FILE, np.asarray(proof.old_embedding),
+                                step.new_embedding, step.embedding_rows)
     journal = {"layer": layer, "old": step.old_ghost.to_bytes().decode(),
                "new": step.new_ghost.to_bytes().decode(), "patches": patches}
     atomic_write(directory / JOURNAL_FILE, json.dumps(journal).encode())
@@ -569,7 +675,7 @@ def apply_update(
 
     md = load_model_dir(Path(target)) if isinstance(target, str | os.PathLike) else target
     rets = list(retrievers) if retrievers is not None else directory_retrievers(md, exact=exact)
-    step = compute_update(md.model, examples, rets)
+    step = compute_update(md.model, examples, rets, embedding=load_embedding(md.path, md.ghost))
     refresh_retrievers(rets, step)
     archive_version(md.path, step)
     write_update(md.path, step, md.model, rets)
