@@ -1,6 +1,7 @@
 """CLI for sparse updates (DESIGN §10, docs/PROTOCOL.md §14): ``ghostproof model trainable``
-declares the rule, ``ghostproof model update`` trains a model directory in place and writes the
-update proof. Each parses, calls ghostproof.prover.update, and renders.
+declares the rule, ``ghostproof model embed`` adds an embedding input layer (§14.6),
+``ghostproof model update`` trains a model directory in place and writes the update proof.
+Each parses, calls ghostproof.prover.update / ghostproof.prover.embedding, and renders.
 """
 
 from __future__ import annotations
@@ -22,27 +23,74 @@ def model_trainable(
     directory: Annotated[Path, typer.Argument(help="A one-layer model directory.")],
     lr_k: Annotated[int, typer.Option("--lr-k", min=0, help="Key learning rate, Q16.")] = 1 << 16,
     lr_v: Annotated[int, typer.Option("--lr-v", min=0, help="Value learning rate, Q16.")] = 4 << 16,
+    lr_e: Annotated[int | None, typer.Option("--lr-e", min=0, help=(
+        "Embedding learning rate, Q16 (models with an embedding; absent: the embedding is frozen)."))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Declare the update rule sgd-v1 in the ghost header (the ghostRoot changes: register it).
 
     Weights, trees and indexes are untouched; only ghost.json is rewritten."""
+    from ghostproof.prover.embedding import set_embedding_rate
     from ghostproof.prover.update import declare_update_rule
 
     ghost = declare_update_rule(directory, lr_k, lr_v)
+    if lr_e is not None:
+        ghost = set_embedding_rate(directory, lr_e)
     info = {"ghostRoot": to_hex(ghost.ghost_root), "rule": ghost.header.layers[0].update.to_json()}
+    if lr_e is not None:
+        info["lrE"] = lr_e
     if as_json:
         print_json(info)
     else:
         out.print(f"layer 0 trainable (sgd-v1, lrK {lr_k}, lrV {lr_v}); new ghostRoot {info['ghostRoot']}")
 
 
+def model_embed(
+    directory: Annotated[Path, typer.Argument(help="A one-layer model directory (before registration).")],
+    vocab: Annotated[int, typer.Option("--vocab", min=1, help="Number of token ids (rows of E).")],
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random table.")] = 0,
+    table: Annotated[Path | None, typer.Option("--table", help=(
+        "An int8 .npy (vocab × d_in) to use instead of a random table (needs --scale)."))] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="s_E of --table (float reading).")] = None,
+    lr_e: Annotated[int | None, typer.Option("--lr-e", min=0, help=(
+        "Embedding learning rate, Q16 (absent: E is frozen; `model trainable --lr-e` sets it)."))] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing embedding.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an embedding input layer (token id → row of E, vocab × d_in int8) to a model.
+
+    Writes embedding.npy and declares E in ghost.json's header (its row-tree root, its chunk
+    CIDs): the ghostRoot changes, so register afterwards. Inputs may then be token ids
+    (``{"tokens": [ids], …}`` in ``model update`` examples); x = Σ of their rows."""
+    import numpy as np
+
+    from ghostproof.protocol.errors import InputError
+    from ghostproof.prover.embedding import add_embedding
+
+    given = None
+    if table is not None:
+        try:
+            given = np.load(table, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read --table {table}: {exc}") from exc
+    ghost = add_embedding(directory, vocab, table=given, scale=scale, seed=seed, lr_e=lr_e,
+                          overwrite=overwrite)
+    emb = ghost.header.embedding
+    info = {"ghostRoot": to_hex(ghost.ghost_root), "vocab": emb.vocab, "dim": emb.dim, "scale": emb.scale,
+            "embeddingRoot": to_hex(emb.root), "chunks": len(emb.chunks), "lrE": emb.lr_e}
+    if as_json:
+        print_json(info)
+    else:
+        out.print(f"embedding {emb.vocab} × {emb.dim} added; root {info['embeddingRoot']}; "
+                  f"new ghostRoot {info['ghostRoot']}")
+
+
 @needs_extra("model update")
 def model_update(
     directory: Annotated[Path, typer.Argument(help="The model directory (updated in place).")],
     examples_path: Annotated[Path, typer.Option("--examples", help=(
-        'JSON {"examples": [{"input": [floats] | "sample": I, "target": [int8, units of s_V] | '
-        '"label": CLASS | "output": [floats]}, …]}, applied in order.'))],
+        'JSON {"examples": [{"input": [floats] | "sample": I | "tokens": [ids], '
+        '"target": [int8, units of s_V] | "label": CLASS | "output": [floats]}, …]}, applied in order.'))],
     proof_out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the update proof "
                                                     "(default: DIR/update-<new root prefix>.json).")] = None,
     exact: Annotated[bool, typer.Option("--exact", help="Exact search instead of HNSW.")] = False,
@@ -74,6 +122,7 @@ def model_update(
         "oldGhostRoot": to_hex(step.old_ghost.ghost_root),
         "newGhostRoot": to_hex(step.new_ghost.ghost_root),
         "chunksChanged": len(step.changed_chunk_refs),
+        "embeddingRows": 0 if step.embedding_rows is None else len(step.embedding_rows),
         "seconds": round(seconds, 3),
     }
     if as_json:
@@ -86,6 +135,7 @@ def model_update(
 
 
 def register(model_app: typer.Typer) -> None:
-    """Add ``model trainable`` and ``model update`` to the ``model`` sub-app."""
+    """Add ``model trainable``, ``model embed`` and ``model update`` to the ``model`` sub-app."""
     model_app.command("trainable")(model_trainable)
+    model_app.command("embed")(model_embed)
     model_app.command("update")(model_update)

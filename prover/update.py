@@ -590,18 +590,33 @@ def _example_target(obj: dict, i: int, d_out: int, s_v: float) -> np.ndarray:
     return arr.astype(np.int8)
 
 
+def _token_example(item: dict, i: int, d_out: int, s_v: float, vocab: int | None) -> Example:
+    if vocab is None:
+        raise InputError(f"examples[{i}] has tokens, but the model has no embedding (model embed)")
+    try:
+        tokens = check_tokens(item["tokens"], vocab)
+    except InputError as exc:
+        raise InputError(f"examples[{i}].tokens: {exc}") from exc
+    return Example.from_tokens(tokens, _example_target(item, i, d_out, s_v))
+
+
 def parse_examples(obj: object, spec_d_in: int, spec_d_out: int, s_v: float,
-                   samples: np.ndarray | None = None) -> list[Example]:
+                   samples: np.ndarray | None = None, vocab: int | None = None) -> list[Example]:
     """Examples from the JSON of an examples file: ``{"examples": [{"input": [floats] or
-    "sample": i, and one of "target": [int8], "label": class, "output": [floats]}, …]}``.
+    "sample": i or "tokens": [ids] (with an embedding of ``vocab`` rows), and one of
+    "target": [int8], "label": class, "output": [floats]}, …]}``.
     InputError naming the first bad example."""
     items = obj.get("examples") if isinstance(obj, dict) else None
     if not isinstance(items, list) or not items:
         raise InputError('an examples file is {"examples": [ … ]} with at least one example')
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or ("input" in item) == ("sample" in item):
-            raise InputError(f"examples[{i}] needs exactly one of input (floats) or sample (index)")
+        if not isinstance(item, dict) or sum(key in item for key in ("input", "sample", "tokens")) != 1:
+            raise InputError(f"examples[{i}] needs exactly one of input (floats), sample (index) "
+                             "or tokens (ids)")
+        if "tokens" in item:
+            out.append(_token_example(item, i, spec_d_out, s_v, vocab))
+            continue
         if "sample" in item:
             j = item["sample"]
             if samples is None or not isinstance(j, int) or isinstance(j, bool) or not 0 <= j < len(samples):
@@ -624,7 +639,9 @@ def read_examples(path: Path, md: ModelDir) -> list[Example]:
     except OSError as exc:
         raise InputError(f"cannot read examples file {path}: {exc.strerror}") from exc
     obj = load_json(data, what="examples file", max_bytes=MAX_EXAMPLES_BYTES)
-    return parse_examples(obj, spec.d_in, spec.d_out, spec.s_v, md.samples)
+    emb = md.ghost.header.embedding
+    vocab = None if emb is None else emb.vocab
+    return parse_examples(obj, spec.d_in, spec.d_out, spec.s_v, md.samples, vocab)
 
 
 def directory_retrievers(md: ModelDir, *, exact: bool = False) -> list[Retriever]:
