@@ -75,7 +75,8 @@ def test_token_examples_are_checked(model_dir: Path):
         parse_examples({"examples": [{"tokens": [1], "sample": 0, "label": 0}]}, 16, 10, 1.0, vocab=8)
     md = load_model_dir(model_dir)
     with pytest.raises(InputError, match="embedding"):
-        apply_update(md, [Example.from_tokens([1], one_hot_target(0, md.model.layers[0].spec.d_out))], exact=True)
+        target = one_hot_target(0, md.model.layers[0].spec.d_out)
+        apply_update(md, [Example.from_tokens([1], target)], exact=True)
 
 
 def test_a_tampered_table_is_refused(model_dir: Path):
