@@ -3,26 +3,20 @@ and it verifies against its committed root."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from ghostproof.adapters.storage.answers import read_request, read_response
 from ghostproof.adapters.storage.layout import read_ghost
 from ghostproof.protocol.hashing import from_hex
 from ghostproof.verifier.verify import Expected, verify
+from tests.fixtures.scripts import load_script
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits"
 FILES = ("answer.json", "ghost.json", "request.json", "root.txt")
 
 
 def _make_example():
-    spec = importlib.util.spec_from_file_location(
-        "make_example", EXAMPLE.parents[1] / "scripts" / "make_example.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_example
+    return load_script("make_example").make_example
 
 
 def test_example_is_current(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ format change leaves the specification's worked example behind.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,14 @@ from ghostproof.protocol.hashing import to_hex
 from ghostproof.protocol.receipt import layer_selection_hash, output_hash
 from ghostproof.protocol.response_wire import encode_binary
 from ghostproof.prover.prove import Prover
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
 
 
 def _example():
-    path = ROOT / "scripts" / "protocol_example.py"
-    spec = importlib.util.spec_from_file_location("protocol_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("protocol_example")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ any difference here means one side changed the bytes. Regenerate deliberately wi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from ghostproof.protocol.layer import (
 from ghostproof.protocol.merkle import build_tree, multiproof, process_multiproof
 from ghostproof.protocol.response_json import response_from_json
 from ghostproof.verifier.verify import verify
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "core.json").read_text(encoding="utf-8"))
@@ -38,10 +38,7 @@ def _h(text: str) -> bytes:
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("make_vectors", ROOT / "scripts" / "make_vectors.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_vectors")
 
 
 @pytest.mark.parametrize("case", VECTORS["leaves"], ids=lambda c: f"{c['layer']}-{c['matrix']}-{c['column']}")

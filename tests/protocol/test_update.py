@@ -7,7 +7,6 @@ every negative test changes one field of a valid proof.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -39,17 +38,14 @@ from ghostproof.protocol.update import (
     update_to_json,
     verify_update,
 )
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "update.json"
 
 
 def _script():
-    path = ROOT / "scripts" / "make_update_vectors.py"
-    spec = importlib.util.spec_from_file_location("make_update_vectors", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_update_vectors")
 
 
 @pytest.fixture(scope="module")

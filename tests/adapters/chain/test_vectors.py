@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ghostproof.protocol.receipt import (
 )
 from ghostproof.protocol.voucher import Voucher, recover_voucher_signer
 from tests.fixtures.chain import Env, make_ghost, reverts
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[3]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "chain.json").read_text(encoding="utf-8"))
@@ -343,11 +343,6 @@ def test_invalid_key_column_one_field(env: Env, change: str) -> None:
 
 def test_regenerated_chain_vectors_match_file() -> None:
     """scripts/make_chain_vectors.py, rerun with the current code, writes the same vectors."""
-    spec = importlib.util.spec_from_file_location(
-        "make_chain_vectors", ROOT / "scripts" / "make_chain_vectors.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    fresh = module.build_vectors()
+    fresh = load_script("make_chain_vectors").build_vectors()
     for section in VECTORS:
         assert fresh[section] == VECTORS[section], section
