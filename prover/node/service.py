@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ghostproof.adapters.chain.registry import RegisteredModel
@@ -187,18 +188,28 @@ class NodeService:
             raise InputError(f"the input must have {self.d_in} numbers, got {len(request.x)}",
                              field="input")
 
-    async def _query(self, request: Request, payment_header: str | None, client_hint: str | None) -> Answer:
-        self._check_request(request)
+    async def _admit(
+        self, payment_header: str | None, client_hint: str | None, what: str,
+        parse: Callable[[str], Payment],
+    ) -> Payment:
+        """The free checks of a paid request: a 402 with the terms when it carries no payment
+        (only a named client's epoch needs the chain, read in a worker thread), else the
+        payment parsed, its signature authenticated and its channel's rate limit taken."""
         if not payment_header:
-            # Only a named client's epoch needs the chain (a worker thread); the base terms do not.
             terms = (self.gate.terms_for(None) if client_hint is None
                      else await asyncio.to_thread(self.gate.terms_for, client_hint))
-            raise Refused(VoucherError("this query needs a payment", field=PAYMENT_SIGNATURE_HEADER),
+            raise Refused(VoucherError(f"this {what} needs a payment", field=PAYMENT_SIGNATURE_HEADER),
                           "missing", terms)
-        payment = self.gate.parse(payment_header, request)
+        payment = parse(payment_header)
         self.gate.authenticate(payment)
+        self.limits.channel(payment.voucher.client)
+        return payment
+
+    async def _query(self, request: Request, payment_header: str | None, client_hint: str | None) -> Answer:
+        self._check_request(request)
+        payment = await self._admit(payment_header, client_hint, "query",
+                                    lambda header: self.gate.parse(header, request))
         client = payment.voucher.client
-        self.limits.channel(client)
         async with self.locks.hold(client):
             checked = await asyncio.to_thread(self._check_payment, payment)
             if isinstance(checked, Answer):
@@ -275,15 +286,9 @@ class NodeService:
         trainer = self.check_training(str(self.registered.model_id))
         examples = trainer.parse(body)
         request_hash = train_request_hash(self.registered.model_id, body)
-        if not payment_header:
-            terms = (self.gate.terms_for(None) if client_hint is None
-                     else await asyncio.to_thread(self.gate.terms_for, client_hint))
-            raise Refused(VoucherError("this training needs a payment", field=PAYMENT_SIGNATURE_HEADER),
-                          "missing", terms)
-        payment = self.gate.parse_for(payment_header, request_hash)
-        self.gate.authenticate(payment)
+        payment = await self._admit(payment_header, client_hint, "training",
+                                    lambda header: self.gate.parse_for(header, request_hash))
         client = payment.voucher.client
-        self.limits.channel(client)
         async with self.locks.hold(client):
             checked = await asyncio.to_thread(self._check_training_payment, payment)
             if isinstance(checked, TrainAnswer):
