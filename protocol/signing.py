@@ -7,9 +7,11 @@ accepted by the contracts.
 
 from __future__ import annotations
 
+from coincurve import PublicKey
 from eth_account import Account
 
 from .errors import GhostproofError
+from .hashing import keccak256
 
 SIGNATURE_BYTES = 65
 #: Signatures with s above this are malleable and rejected (EIP-2), as OpenZeppelin does.
@@ -31,6 +33,27 @@ def recover_digest_signer(
     if signature[64] not in (27, 28) or int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
         raise error(f"{what} is not in canonical (low-s, v=27/28) form")
     try:
-        return Account._recover_hash(digest, signature=bytes(signature))
-    except Exception as exc:  # eth-keys raises several unrelated types on bad points
+        return recover_address(digest, bytes(signature))
+    except Exception as exc:  # coincurve raises several unrelated types on bad points
         raise error(f"{what} does not recover to an address") from exc
+
+
+def recover_address(digest: bytes, signature: bytes) -> str:
+    """The EIP-55 address whose key made the 65-byte ``signature`` (v ∈ {27, 28}) over the
+    32-byte ``digest``: libsecp256k1 recovery (coincurve) and keccak256 of the public key,
+    as ``eth_account.Account._recover_hash`` computes it (the reference in the tests) without
+    its layers of wrappers (0.2 → 0.05 ms: a verifier recovers one signature per answer).
+    Raises coincurve's errors for a signature that does not recover."""
+    if len(digest) != 32:
+        raise ValueError("the digest must be 32 bytes")
+    rsv = signature[:64] + bytes([signature[64] - 27])
+    public = PublicKey.from_signature_and_message(rsv, digest, hasher=None).format(compressed=False)
+    return checksum_address(keccak256(public[1:])[-20:])
+
+
+def checksum_address(address: bytes) -> str:
+    """EIP-55 mixed-case hex of a 20-byte address."""
+    plain = address.hex()
+    mask = keccak256(plain.encode("ascii")).hex()
+    return "0x" + "".join(c.upper() if c.isalpha() and int(m, 16) >= 8 else c
+                          for c, m in zip(plain, mask, strict=False))  # the mask is longer
