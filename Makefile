@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-safety bench-hashing bench-update vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-overhead bench-safety bench-hashing bench-update vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-large: install
 
 bench-ipfs: install
 	$(PY) scripts/bench_ipfs.py --n 100000 --d 256
+
+bench-overhead: install
+	$(PY) scripts/bench_overhead.py
 
 bench-attest: install
 	$(PY) scripts/bench_attest.py

@@ -165,24 +165,28 @@ def _check_positions(positions: Sequence[int], depth: int) -> None:
 def multiproof(tree: MerkleTree, positions: Sequence[int]) -> list[bytes]:
     """The compact multiproof for the sorted, distinct leaf ``positions`` of ``tree``.
 
-    Per level, the positions whose sibling is not itself known contribute that sibling; the
-    siblings of a level are read with one fancy index (a tree kept memory-mapped is touched
-    once per level, not once per hash)."""
+    The positions are walked up level by level in plain Python (k is small); the siblings a
+    level needs are read with one fancy index, so a tree kept memory-mapped is touched once
+    per level, not once per hash."""
     _check_positions(positions, tree.depth)
-    known = np.asarray([int(p) for p in positions], dtype=np.int64)
+    known = [int(p) for p in positions]
     proof: list[bytes] = []
     for level in range(tree.depth):
-        siblings = known ^ 1
-        # a position's sibling is known iff it is its neighbour in the sorted list
-        paired = np.zeros(len(known), dtype=bool)
-        pairs = (known[:-1] % 2 == 0) & (known[1:] == known[:-1] + 1)
-        paired[:-1] |= pairs
-        paired[1:] |= pairs
-        needed = siblings[~paired]
-        if len(needed):
-            block = np.asarray(tree.levels[level][needed]).tobytes()
-            proof.extend(block[i : i + HASH_BYTES] for i in range(0, len(block), HASH_BYTES))
-        known = np.unique(known >> 1)
+        needed: list[int] = []
+        parents: list[int] = []
+        i = 0
+        while i < len(known):
+            p = known[i]
+            if p % 2 == 0 and i + 1 < len(known) and known[i + 1] == p + 1:
+                i += 2  # both children known: their parent is derived, no sibling needed
+            else:
+                needed.append(p ^ 1)
+                i += 1
+            parents.append(p >> 1)
+        if needed:
+            blob = np.asarray(tree.levels[level][needed]).tobytes()
+            proof.extend(blob[j : j + HASH_BYTES] for j in range(0, len(blob), HASH_BYTES))
+        known = parents
     return proof
 
 

@@ -15,6 +15,7 @@ from ghostproof.protocol.signing import (
     recover_address,
     recover_digest_signer,
     sign_digest,
+    sign_digest_reference,
 )
 
 KEYS = st.integers(1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364140).map(
@@ -25,6 +26,7 @@ KEYS = st.integers(1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8C
 @given(KEYS, st.binary(min_size=32, max_size=32))
 def test_recovery_is_eth_accounts(key: bytes, digest: bytes) -> None:
     signature = sign_digest(digest, key)
+    assert signature == sign_digest_reference(digest, key) == sign_digest(digest, "0x" + key.hex())
     assert recover_address(digest, signature) == Account._recover_hash(digest, signature=signature)
     assert recover_digest_signer(digest, signature, ReceiptError) == Account.from_key(key).address
 
