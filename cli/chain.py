@@ -20,6 +20,7 @@ from .options import JsonOpt
 if TYPE_CHECKING:
     from ghostproof.adapters.chain.deployment import Deployment
     from ghostproof.adapters.chain.provider import Chain
+    from ghostproof.adapters.chain.registry import RegisteredModel
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 RPC_ENV = "GHOSTPROOF_RPC"
@@ -310,14 +311,26 @@ def model_onchain_cmd(
         check_ghost_root(registered, parse_ghost(ghost_path.read_bytes()))
     attested = read_attestation_at(rpc, deployment, model_id)
     if as_json:
-        print_json({**registered.to_json(), "attestation": attested.to_json() if attested else None})
+        print_json(registered_json(registered, attested))
         return
+    print_registered(registered, attested)
+    if ghost_path is not None:
+        out.print(f"[green]{ghost_path} matches the anchored ghostRoot[/green]")
+
+
+def registered_json(registered: RegisteredModel, attested: object | None) -> dict[str, object]:
+    """A registered model and its attestation record as JSON (``model onchain``/``info --json``)."""
+    return {**registered.to_json(), "attestation": attested.to_json() if attested else None}  # type: ignore[attr-defined]
+
+
+def print_registered(registered: RegisteredModel, attested: object | None) -> None:
+    """A registered model, one field a line, and its attestation record."""
+    from .console import out
+
     for key, value in registered.to_json().items():
         out.print(f"{key:16} {value}")
     if attested is not None:
-        out.print(f"{'attested':16} {attested.line()}")
-    if ghost_path is not None:
-        out.print(f"[green]{ghost_path} matches the anchored ghostRoot[/green]")
+        out.print(f"{'attested':16} {attested.line()}")  # type: ignore[attr-defined]
 
 
 def register(app: typer.Typer, model_app: typer.Typer) -> None:

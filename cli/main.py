@@ -135,13 +135,50 @@ def _print_info(path: Path, ghost, as_json: bool, extra: dict | None = None) -> 
 @model_app.command("info")
 def model_info(
     directory: Annotated[Path, typer.Argument(help="A model directory (or its ghost.json).")],
+    rpc: cli_chain.RpcOpt = None,
+    deployment: cli_chain.DeploymentOpt = None,
+    model_id: Annotated[int | None, typer.Option(
+        "--model-id", help="With --rpc: the registered model (default: DIR/anchor.json's).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a model's ghostRoot and architecture."""
+    """Print a model's ghostRoot and architecture; with --rpc (or --model-id), also what the
+    chain registered for it: prover, price, margin, stake, version, slashed, and how many
+    auditors attested it."""
     from ghostproof.adapters.storage.layout import GHOST_FILE, read_ghost
 
     ghost_path = directory / GHOST_FILE if directory.is_dir() else directory
-    _print_info(directory, read_ghost(ghost_path), as_json)
+    ghost = read_ghost(ghost_path)
+    if rpc is None and model_id is None:
+        _print_info(directory, ghost, as_json)
+        return
+    registered, attested = _registered_for(directory, rpc, deployment, model_id)
+    extra = {"registered": cli_chain.registered_json(registered, attested),
+             "matchesRegistered": registered.ghost_root == ghost.ghost_root}
+    _print_info(directory, ghost, as_json, extra if as_json else None)
+    if not as_json:
+        cli_chain.print_registered(registered, attested)
+        same = "is" if registered.ghost_root == ghost.ghost_root else "is NOT"
+        out.print(f"this ghost file {same} the version registered on-chain (version {registered.version})")
+
+
+def _registered_for(directory: Path, rpc: str | None, deployment: Path | None, model_id: int | None):
+    """(registered model, attestation record) of ``model_id``, else DIR/anchor.json's."""
+    from ghostproof.adapters.chain.anchor import read_registered_model
+    from ghostproof.adapters.chain.attestations import read_attestation_at
+    from ghostproof.adapters.fileio import read_capped
+    from ghostproof.adapters.storage.layout import ANCHOR_FILE
+    from ghostproof.protocol.jsonlimits import load_json
+
+    if model_id is None:  # the light client reads anchor.json itself (no prover code)
+        path = directory / ANCHOR_FILE
+        limit = 1 << 16
+        anchor = (load_json(read_capped(path, limit), what=str(path), max_bytes=limit)
+                  if path.is_file() else {})
+        if not isinstance(anchor, dict) or not isinstance(anchor.get("modelId"), int):
+            raise typer.BadParameter("give --model-id (the directory has no anchor.json naming one)")
+        model_id = anchor["modelId"]
+    registered = read_registered_model(rpc, deployment, model_id)
+    return registered, read_attestation_at(rpc, deployment, model_id)
 
 
 @model_app.command("index")

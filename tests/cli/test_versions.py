@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,8 +34,8 @@ def _examples(path: Path, labels: list[int]) -> Path:
     return path
 
 
-def test_train_rotate_verify(anvil_env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = anvil_env
+def _committed(env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, list, Any, int]:
+    """A trainable model committed with the CLI: (directory, chain options, prover key, id)."""
     dep = tmp_path / "deployment.json"
     save_deployment(dep, env.deployment)
     chain = ["--rpc", env.chain.rpc_url, "--deployment", dep]
@@ -46,9 +47,17 @@ def test_train_rotate_verify(anvil_env: Env, tmp_path: Path, capsys: pytest.Capt
     mint_credits(env.chain, env.deployment, env.owner, key.address, PARAMS.min_stake)
     code, out, err = run(capsys, "model", "commit", md_path, *chain, "--margin", 0, "--json")
     assert code == 0, err
-    model_id = json.loads(out)["modelId"]
+    return md_path, chain, key, json.loads(out)["modelId"]
+
+
+def test_train_rotate_verify(anvil_env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = anvil_env
+    md_path, chain, key, model_id = _committed(env, tmp_path, capsys)
     store = tmp_path / "store"
     assert run(capsys, "model", "publish", md_path, "--store-path", store)[0] == 0
+    code, out, err = run(capsys, "model", "info", md_path, *chain)
+    assert code == 0, err
+    assert "this ghost file is the version registered on-chain (version 0)" in out and "slashed" in out
 
     md = load_model_dir(md_path)  # an answer signed under version 0, kept by a client
     prover = Prover(md.model, key.key, model_id=model_id, chain_id=env.chain.chain_id,
@@ -63,6 +72,8 @@ def test_train_rotate_verify(anvil_env: Env, tmp_path: Path, capsys: pytest.Capt
     examples = _examples(tmp_path / "e.json", [1, 2])
     code, out, err = run(capsys, "model", "update", md_path, "--examples", examples, "--exact", "--json")
     assert code == 0, err
+    code, out, err = run(capsys, "model", "info", md_path, *chain, "--json")
+    assert code == 0 and json.loads(out)["matchesRegistered"] is False  # trained, not rotated yet
     code, out, err = run(capsys, "model", "rotate", md_path, *chain, "--store-path", store)
     assert code == 0, err
     assert ("version 1: ghostRoot" in out and "published 1 changed chunks" in out) or "changed chunks" in out
