@@ -370,13 +370,18 @@ def rotate_root(
     return _rotation(event["args"], int(receipt["blockNumber"]), int(receipt["gasUsed"]))
 
 
+def _model_logs(chain: Chain, deployment: Deployment, event: str, model_id: int) -> list[Any]:
+    """The registry's ``event`` logs for ``model_id`` since the deployment's block."""
+    registry = _registry(chain, deployment)
+    with rpc_errors(chain):
+        return list(getattr(registry.events, event)().get_logs(
+            from_block=deployment.block or 0, argument_filters={"modelId": model_id}))
+
+
 def read_rotations(chain: Chain, deployment: Deployment, model_id: int) -> list[Rotation]:
     """Every rotation of ``model_id``, oldest first (from the RootRotated logs since the
     deployment's block)."""
-    registry = _registry(chain, deployment)
-    with rpc_errors(chain):
-        logs = registry.events.RootRotated().get_logs(
-            from_block=deployment.block or 0, argument_filters={"modelId": model_id})
+    logs = _model_logs(chain, deployment, "RootRotated", model_id)
     return sorted((_rotation(log["args"], int(log["blockNumber"])) for log in logs), key=lambda r: r.version)
 
 
@@ -388,11 +393,7 @@ def ghost_cid_of(chain: Chain, deployment: Deployment, model: RegisteredModel, r
     for rotation in reversed(read_rotations(chain, deployment, model.model_id)):
         if rotation.new_root == root:
             return rotation.ghost_cid
-    registry = _registry(chain, deployment)
-    with rpc_errors(chain):
-        logs = registry.events.ModelRegistered().get_logs(
-            from_block=deployment.block or 0, argument_filters={"modelId": model.model_id})
-    for log in logs:
+    for log in _model_logs(chain, deployment, "ModelRegistered", model.model_id):
         if bytes(log["args"]["ghostRoot"]) == root:
             return cid_from_digest(bytes(log["args"]["ghostCidDigest"]))
     raise UnknownModelError(f"model {model.model_id} has had no version with ghostRoot 0x{root.hex()}")
