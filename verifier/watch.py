@@ -5,9 +5,10 @@ It looks for answer files (``response.json`` / ``response.bin``, as the wallet k
 under ``answers/<requestHash>/``; ``rejected/`` is skipped: those failed verification and
 are evidence, not receipts), groups them by model, recomputes each layer's exact top-k for
 the whole group at once, and for an answer whose selection skipped a column by more than
-the model's margin, dry-runs and sends the challenge. Verdicts are recorded in a SQLite
+the model's margin, dry-runs and sends the challenge. Final verdicts are recorded in a SQLite
 file (WAL, synchronous=FULL) per batch, and a slash the moment it is sent, so a restarted
-watcher re-checks nothing it finished and loses nothing it did.
+watcher re-checks nothing it finished and loses nothing it did; errors and a dry run's
+would-slash are checked again on the next pass.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ CREATE TABLE IF NOT EXISTS checked (
 #: wrong but cannot be challenged (already slashed, window closed…); the file is unusable.
 OK, SLASHED, WOULD_SLASH = "ok", "slashed", "would-slash"
 NOT_CHALLENGEABLE, ERROR = "not-challengeable", "error"
+#: The verdicts recorded as final. An error (a store or chain that failed, a file being
+#: written) and a dry run's would-slash are reported but checked again on the next pass, so a
+#: transient failure or a dry watcher never keeps a later one from challenging.
+FINAL = frozenset({OK, SLASHED, NOT_CHALLENGEABLE})
 
 
 @dataclass(frozen=True)
@@ -165,15 +170,13 @@ class Watcher:
         return self._weights[root]
 
     def _record(self, verdicts: list[Verdict]) -> list[Verdict]:
-        """Record ``verdicts`` in one transaction; on a database error they stand, marked not
-        recorded (they will be re-checked next time)."""
+        """Record the :data:`FINAL` ones of ``verdicts`` in one transaction and return them all;
+        on a database error they stand, marked not recorded (checked again next time)."""
         now = time.time()
+        rows = [(v.path, v.model_id, v.verdict, v.detail, v.tx, now) for v in verdicts if v.verdict in FINAL]
         try:
             with write_tx(self._db) as db:
-                db.executemany(
-                    "INSERT OR REPLACE INTO checked VALUES (?, ?, ?, ?, ?, ?)",
-                    [(v.path, v.model_id, v.verdict, v.detail, v.tx, now) for v in verdicts],
-                )
+                db.executemany("INSERT OR REPLACE INTO checked VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             return [Verdict(v.path, v.model_id, v.verdict, f"{v.detail} (not recorded: {exc})", v.tx)
                     for v in verdicts]

@@ -73,8 +73,8 @@ def test_watcher_slashes_the_cheat_and_remembers(embedded_env: Env, folder: tupl
     assert read_model(embedded_env.chain, embedded_env.deployment, model_id).slashed
 
     restarted = _watcher(embedded_env, model_dir, tmp_path / "state.sqlite")  # same state file
-    assert restarted.pending(answers) == []
-    assert watch(restarted, answers, once=True).counts == {}
+    assert restarted.pending(answers) == [answers / "9" / "response.json"]  # only the error again
+    assert watch(restarted, answers, once=True).counts == {ERROR: 1}
     restarted.close()
 
     fresh = _watcher(embedded_env, model_dir, tmp_path / "other.sqlite")  # no memory: re-checks
@@ -90,3 +90,7 @@ def test_dry_watcher_only_reports(embedded_env: Env, folder: tuple[Path, Path, i
     watcher.close()
     assert verdicts["1"].verdict == WOULD_SLASH and "gas" in verdicts["1"].detail
     assert not read_model(embedded_env.chain, embedded_env.deployment, model_id).slashed
+    again = _watcher(embedded_env, model_dir, tmp_path / "dry.sqlite")  # the same state, an account now
+    assert answers / "1" / "response.json" in again.pending(answers)  # a dry verdict is not final
+    assert {Path(v.path).parent.name: v.verdict for v in again.check(again.pending(answers))}["1"] == SLASHED
+    again.close()
