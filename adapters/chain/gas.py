@@ -8,6 +8,7 @@ those a new prover and a new client pay.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from eth_account import Account
@@ -16,8 +17,8 @@ from eth_account.signers.local import LocalAccount
 from ghostproof.protocol.challenge import ChallengeEvidence
 from ghostproof.protocol.chunks import cid_for_bytes
 from ghostproof.protocol.ghost import GhostFile, GhostHeader, LayerSpec
-from ghostproof.protocol.hashing import leaf_hash, node_hash
-from ghostproof.protocol.merkle import tree_depth
+from ghostproof.protocol.hashing import leaf_hash
+from ghostproof.protocol.merkle import process_multiproof, tree_depth
 from ghostproof.protocol.response import LayerProof, Request, Response
 from ghostproof.protocol.signing import sign_digest
 from ghostproof.protocol.voucher import sign_voucher
@@ -45,14 +46,6 @@ def _fund(chain: Chain, owner: LocalAccount, to: str) -> None:
     send_eth(chain, owner, to, 10**18)
 
 
-def _key_path(column: int, values: np.ndarray, siblings: list[bytes]) -> bytes:
-    """The K root that column ``column`` of layer 0 and the path ``siblings`` reproduce."""
-    node = leaf_hash(0, 0, column, values)
-    for i, sibling in enumerate(siblings):
-        node = node_hash(sibling, node) if (column >> i) & 1 else node_hash(node, sibling)
-    return node
-
-
 def challenge_case(
     d: int = 256, n: int = 10**6, k: int = 32, seed: int = 0
 ) -> tuple[GhostFile, Callable[[int, int, str, bytes], ChallengeEvidence]]:
@@ -66,8 +59,8 @@ def challenge_case(
     q = np.clip(values.astype(np.int32) + rng.integers(-3, 4, d), -127, 127).astype(np.int8)
     siblings = [rng.bytes(32) for _ in range(tree_depth(n))]
     spec = LayerSpec(d, 10, n, k, 1.0, 0.01, 0.01)
-    ghost = GhostFile(GhostHeader("gas-challenge", (spec,)),
-                      ((_key_path(column, values, siblings), rng.bytes(32)),))
+    key_root = process_multiproof(len(siblings), [column], [leaf_hash(0, 0, column, values)], siblings)
+    ghost = GhostFile(GhostHeader("gas-challenge", (spec,)), ((key_root, rng.bytes(32)),))
     others = [int(j) for j in rng.choice(n, k + 1, replace=False) if j != column][:k]
     layer = LayerProof(q=q, tau=0, selected=tuple(sorted(others)), key_columns=np.zeros((k, d), np.int8),
                        value_rows=np.zeros((k, 10), np.int8), key_proof=(), value_proof=())
@@ -76,7 +69,7 @@ def challenge_case(
         request = Request(model_id, rng.standard_normal(d).astype(np.float32), rng.bytes(32))
         unsigned = Response(request, ghost.ghost_root, chain_id, registry, (layer,), np.zeros(10, np.int64),
                             Account.from_key(key).address, bytes(65))
-        signed = Response(**{**unsigned.__dict__, "signature": sign_digest(unsigned.digest(), key)})
+        signed = replace(unsigned, signature=sign_digest(unsigned.digest(), key))
         return ChallengeEvidence(signed, 0, column, values, tuple(siblings), ghost.open_layer_root(0, "K"))
 
     return ghost, evidence
