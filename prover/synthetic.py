@@ -1,9 +1,12 @@
 """Synthetic patterns, queries and values for the benchmarks and tests (DESIGN §8).
 
-Two kinds of stored patterns:
+Three kinds of stored patterns:
 
 - *structured* — low intrinsic dimension embedded in d-D (what real embeddings look like;
   the kind the issue-3 targets are measured on);
+- *clustered* — a mixture of tight Gaussian clusters in the same kind of subspace: local
+  structure as real embedding collections have it (near-duplicates, topics), the data the
+  column order (prover/order.py, docs/ORDER.md) is measured on besides *structured*;
 - *uniform* — uniform random unit vectors, the worst case for any approximate search.
 
 Queries are noisy copies of stored patterns (associative recall, what a Hopfield memory
@@ -55,6 +58,65 @@ def structured_patterns(
             x += ambient_noise * rng.standard_normal((m, d))
         out[start : start + m] = _unit_rows(x)
     return out
+
+
+#: Defaults of :func:`clustered_patterns` (docs/ORDER.md): clusters of ~256 patterns whose
+#: members lie ~0.35 apart (spread 0.25 · √2) while cluster centres are ≥ ~0.9 apart.
+CLUSTER_SIZE = 256
+CLUSTER_SPREAD = 0.25
+
+
+def clustered_patterns_labelled(
+    n: int,
+    d: int,
+    cluster_size: int = CLUSTER_SIZE,
+    spread: float = CLUSTER_SPREAD,
+    intrinsic_dim: int = 32,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clustered_patterns` and the cluster of each pattern: (float32 (n, d), int64 (n,)).
+
+    ⌈n / cluster_size⌉ cluster centres are uniform on the unit sphere of a random
+    ``intrinsic_dim``-D subspace of d-D; each pattern picks a cluster uniformly at random
+    (so sizes vary around ``cluster_size``, and patterns of one cluster are scattered over
+    the ids), adds an isotropic Gaussian offset of expected norm ≈ ``spread`` inside the
+    subspace, and is unit-normalised. Deterministic for ``seed``. Raises InputError for
+    non-positive sizes, intrinsic_dim > d, or a spread that is negative or not finite.
+    """
+    _check_sizes(n=n, d=d, cluster_size=cluster_size, intrinsic_dim=intrinsic_dim)
+    if intrinsic_dim > d:
+        raise InputError(f"intrinsic_dim {intrinsic_dim} exceeds d {d}")
+    if spread < 0 or not np.isfinite(spread):
+        raise InputError(f"spread must be a finite non-negative number, got {spread!r}")
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((d, intrinsic_dim)))  # (d, r), orthonormal
+    n_clusters = -(-n // cluster_size)
+    centres = _unit_rows(rng.standard_normal((n_clusters, intrinsic_dim)))
+    labels = rng.integers(0, n_clusters, size=n, dtype=np.int64)
+    sigma = spread / np.sqrt(intrinsic_dim)  # per coordinate: E‖offset‖² = spread²
+    out = np.empty((n, d), dtype=np.float32)
+    step = 1 << 16
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        z = centres[labels[start : start + m]] + sigma * rng.standard_normal((m, intrinsic_dim))
+        out[start : start + m] = _unit_rows(z @ basis.T)
+    return out, labels
+
+
+def clustered_patterns(
+    n: int,
+    d: int,
+    cluster_size: int = CLUSTER_SIZE,
+    spread: float = CLUSTER_SPREAD,
+    intrinsic_dim: int = 32,
+    seed: int = 0,
+) -> np.ndarray:
+    """``n`` unit patterns in ``d``-D drawn from a mixture of Gaussian clusters, float32 (n, d).
+
+    The patterns of :func:`clustered_patterns_labelled` (same arguments, same output);
+    :func:`noisy_queries` works on them as on the other kinds.
+    """
+    return clustered_patterns_labelled(n, d, cluster_size, spread, intrinsic_dim, seed)[0]
 
 
 def uniform_patterns(n: int, d: int, seed: int = 0) -> np.ndarray:
