@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-overhead bench-safety bench-hashing bench-update vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-overhead bench-safety bench-hashing bench-update bench-order vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench-update: install
 
 bench-hashing: install
 	$(PY) scripts/bench_hashing.py --n 1000000
+
+bench-order: install
+	$(PY) scripts/bench_order.py --sizes 100000,1000000 --out bench-out/bench_order.md
 
 vectors: install
 	$(PY) scripts/make_vectors.py
