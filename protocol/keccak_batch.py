@@ -233,6 +233,36 @@ def multiproof_root(
     return used
 
 
+@njit(cache=True, nogil=True)
+def sibling_rows(depth: int, positions: np.ndarray, rows: np.ndarray) -> int:
+    """The rows, in a packed tree (``MerkleTree.flat``: leaves first, then each level), of the
+    hashes a compact multiproof for ``positions`` ((k,) int64, strictly increasing, < 2^depth)
+    lists, in proof order (protocol.merkle's :func:`sibling_schedule`); written to ``rows``
+    ((≥ k·depth,) int64). Returns how many. No hashing: the prover's half of a multiproof."""
+    n = positions.shape[0]
+    pos = positions.copy()
+    used = 0
+    offset = 0
+    width = 1 << depth
+    for _ in range(depth):
+        m = 0
+        i = 0
+        while i < n:
+            p = pos[i]
+            if p % 2 == 0 and i + 1 < n and pos[i + 1] == p + 1:
+                i += 2
+            else:
+                rows[used] = offset + (p ^ 1)
+                used += 1
+                i += 1
+            pos[m] = p >> 1
+            m += 1
+        n = m
+        offset += width
+        width >>= 1
+    return used
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _index_word(head: int, column: int) -> np.uint64:
     """The first 8 bytes of a leaf preimage as a word: ``head`` ‖ uint32 BE ``column``."""

@@ -10,8 +10,9 @@ Used by the prover (build, prove), the verifier and the layers tree of the ghost
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,10 +44,13 @@ class MerkleTree:
     """Every level of a tree, leaves first, each packed as an (n, 32) uint8 array.
 
     ``n_leaves`` is the number of real leaves; level 0 is padded with zero hashes to 2^depth.
+    ``flat``: the packed array the levels are views of (:meth:`from_packed`), or None; a
+    multiproof then reads all its siblings with one fancy index.
     """
 
     n_leaves: int
     levels: tuple[np.ndarray, ...]
+    flat: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def depth(self) -> int:
@@ -82,7 +86,7 @@ class MerkleTree:
             size = 1 << (depth - lvl)
             levels.append(packed[start : start + size])
             start += size
-        return cls(n_leaves, tuple(levels))
+        return cls(n_leaves, tuple(levels), packed)
 
 
 def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
@@ -162,52 +166,80 @@ def _check_positions(positions: Sequence[int], depth: int) -> None:
         raise MultiproofError(f"position {prev} is outside a tree of depth {depth}")
 
 
-def multiproof(tree: MerkleTree, positions: Sequence[int]) -> list[bytes]:
-    """The compact multiproof for the sorted, distinct leaf ``positions`` of ``tree``.
+def sibling_schedule(positions: Sequence[int], depth: int) -> list[list[int]]:
+    """Per level (leaves first), the indices of the nodes a compact multiproof for the sorted,
+    distinct ``positions`` lists, in proof order: the same for every tree of that depth.
 
-    The positions are walked up level by level in plain Python (k is small); the siblings a
-    level needs are read with one fancy index, so a tree kept memory-mapped is touched once
-    per level, not once per hash."""
-    _check_positions(positions, tree.depth)
+    Raises MultiproofError for positions that are not strictly increasing inside the tree."""
+    _check_positions(positions, depth)
     known = [int(p) for p in positions]
-    proof: list[bytes] = []
-    for level in range(tree.depth):
+    schedule: list[list[int]] = []
+    for _ in range(depth):
         needed: list[int] = []
         parents: list[int] = []
-        i = 0
-        while i < len(known):
+        i, n = 0, len(known)
+        while i < n:
             p = known[i]
-            if p % 2 == 0 and i + 1 < len(known) and known[i + 1] == p + 1:
+            if not p & 1 and i + 1 < n and known[i + 1] == p + 1:
                 i += 2  # both children known: their parent is derived, no sibling needed
             else:
                 needed.append(p ^ 1)
                 i += 1
             parents.append(p >> 1)
-        if needed:
-            blob = np.asarray(tree.levels[level][needed]).tobytes()
-            proof.extend(blob[j : j + HASH_BYTES] for j in range(0, len(blob), HASH_BYTES))
+        schedule.append(needed)
         known = parents
-    return proof
+    return schedule
+
+
+def _gather(tree: MerkleTree, schedule: Sequence[Sequence[int]]) -> list[bytes]:
+    """The hashes ``schedule`` names in ``tree``, in proof order: one fancy index into the
+    packed tree when there is one (a memory-mapped tree is read once), else one per level."""
+    if tree.flat is not None:
+        top = 1 << (tree.depth + 1)
+        rows = [top - (top >> level) + j for level, needed in enumerate(schedule) for j in needed]
+        blob = np.asarray(tree.flat[rows]).tobytes()
+    else:
+        blob = b"".join(
+            np.asarray(tree.levels[level][needed]).tobytes()
+            for level, needed in enumerate(schedule) if needed
+        )
+    return _unpack(blob)
+
+
+def multiproofs(trees: Sequence[MerkleTree], positions: Sequence[int]) -> list[list[bytes]]:
+    """The compact multiproof for the same sorted, distinct leaf ``positions`` in each of
+    ``trees`` (all of one depth, e.g. a layer's K and V): the positions are walked once
+    (natively when the batch kernels are loaded and every tree is packed).
+
+    Raises MultiproofError for bad positions, ValueError for trees of different depths."""
+    if len({tree.depth for tree in trees}) > 1:
+        raise ValueError("the trees of one multiproof schedule must have the same depth")
+    if not trees:
+        return []
+    depth = trees[0].depth
+    kb = native(len(positions) * depth)
+    if kb is None or any(tree.flat is None for tree in trees):
+        schedule = sibling_schedule(positions, depth)
+        return [_gather(tree, schedule) for tree in trees]
+    _check_positions(positions, depth)
+    rows = np.empty(max(len(positions) * depth, 1), dtype=np.int64)
+    used = kb.sibling_rows(depth, np.asarray(positions, dtype=np.int64), rows)
+    return [_unpack(np.asarray(tree.flat[rows[:used]]).tobytes()) for tree in trees]
+
+
+def _unpack(blob: bytes) -> list[bytes]:
+    """Packed 32-byte hashes as a list of bytes."""
+    return list(struct.unpack("32s" * (len(blob) // HASH_BYTES), blob))
+
+
+def multiproof(tree: MerkleTree, positions: Sequence[int]) -> list[bytes]:
+    """The compact multiproof for the sorted, distinct leaf ``positions`` of ``tree``."""
+    return multiproofs([tree], positions)[0]
 
 
 def multiproof_size(positions: Sequence[int], depth: int) -> int:
     """How many hashes the compact multiproof for ``positions`` holds (no tree needed)."""
-    _check_positions(positions, depth)
-    known = [int(p) for p in positions]
-    size = 0
-    for _ in range(depth):
-        parents: list[int] = []
-        i = 0
-        while i < len(known):
-            p = known[i]
-            if p % 2 == 0 and i + 1 < len(known) and known[i + 1] == p + 1:
-                i += 2
-            else:
-                size += 1
-                i += 1
-            parents.append(p >> 1)
-        known = parents
-    return size
+    return sum(len(needed) for needed in sibling_schedule(positions, depth))
 
 
 def process_multiproof(

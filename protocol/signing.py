@@ -7,6 +7,8 @@ accepted by the contracts.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from coincurve import PrivateKey, PublicKey
 from eth_account import Account
 
@@ -25,8 +27,15 @@ def sign_digest(digest: bytes, private_key: bytes | str) -> bytes:
     (:func:`sign_digest_reference`, compared in the tests) — 0.27 → 0.05 ms a receipt."""
     key = bytes.fromhex(private_key[2:] if private_key.startswith("0x") else private_key) \
         if isinstance(private_key, str) else bytes(private_key)
-    rsv = PrivateKey(key).sign_recoverable(digest, hasher=None)
+    rsv = _signing_key(key).sign_recoverable(digest, hasher=None)
     return rsv[:64] + bytes([rsv[64] + 27])
+
+
+@lru_cache(maxsize=16)
+def _signing_key(key: bytes) -> PrivateKey:
+    """The libsecp256k1 key object for ``key``, made once per key (a prover signs every answer
+    with the same one: ~0.03 ms saved a receipt)."""
+    return PrivateKey(key)
 
 
 def sign_digest_reference(digest: bytes, private_key: bytes | str) -> bytes:

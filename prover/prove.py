@@ -18,7 +18,7 @@ from eth_account import Account
 from ghostproof.protocol.errors import InputError
 from ghostproof.protocol.hashing import from_hex
 from ghostproof.protocol.layer import check_vector, layer_forward, quantise_query, requantise
-from ghostproof.protocol.merkle import multiproof
+from ghostproof.protocol.merkle import multiproofs
 from ghostproof.protocol.receipt import ZERO_ADDRESS
 from ghostproof.protocol.response import LayerProof, Request, Response
 from ghostproof.protocol.signing import sign_digest
@@ -110,7 +110,7 @@ class Prover:
             sel = [int(j) for j in selection.ids]
             key_cols = np.asarray(layer.keys[sel])
             value_rows = np.asarray(layer.values[sel])
-            tree_k, tree_v = self.model.trees[i]
+            key_proof, value_proof = multiproofs(self.model.trees[i], sel)
             result = layer_forward(q, key_cols, value_rows, spec.logit_scale)
             proofs.append(
                 LayerProof(
@@ -119,8 +119,8 @@ class Prover:
                     selected=tuple(sel),
                     key_columns=key_cols,
                     value_rows=value_rows,
-                    key_proof=tuple(multiproof(tree_k, sel)),
-                    value_proof=tuple(multiproof(tree_v, sel)),
+                    key_proof=tuple(key_proof),
+                    value_proof=tuple(value_proof),
                 )
             )
             y = result.output

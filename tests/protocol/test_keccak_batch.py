@@ -139,6 +139,25 @@ def test_multiproof_native_equals_pure(kb) -> None:
         assert process_multiproof(depth, pos, wrong, proof) == merkle._process_pure(depth, pos, wrong, proof)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 1000, 4096])
+def test_sibling_rows_native_equal_the_python_schedule(kb, n: int) -> None:
+    """The prover's native multiproof (one packed tree, rows from the kernel) gives the same
+    hashes as the Python schedule over separate levels, for every set size up to all leaves."""
+    rng = np.random.default_rng(n)
+    leaves = [keccak256(i.to_bytes(4, "big")) for i in range(n)]
+    flat = merkle.MerkleTree.from_packed(n, build_tree(leaves).packed())
+    levels = merkle.MerkleTree(n, tuple(np.array(level) for level in flat.levels))
+    other = merkle.MerkleTree.from_packed(n, build_tree(leaves[::-1]).packed())
+    for k in sorted({1, min(n, 2), min(n, 5), min(n, 32), n}):
+        pos = sorted(int(p) for p in rng.choice(n, k, replace=False))
+        schedule = merkle.sibling_schedule(pos, flat.depth)
+        want = [merkle._gather(levels, schedule), merkle._gather(other, schedule)]
+        assert merkle.multiproofs([flat, other], pos) == want
+        assert process_multiproof(flat.depth, pos, [leaves[p] for p in pos], want[0]) == flat.root
+    with pytest.raises(MultiproofError, match="strictly increasing"):
+        merkle.multiproofs([flat], [1, 0] if n > 1 else [0, 0])
+
+
 def test_pure_mode_is_the_reference(pure) -> None:
     assert hashing.native() is None
     cols = np.arange(64, dtype=np.int8).reshape(2, 32)

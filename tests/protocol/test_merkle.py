@@ -16,6 +16,7 @@ from ghostproof.protocol.merkle import (
     merkle_root,
     multiproof,
     multiproof_size,
+    multiproofs,
     process_multiproof,
     tree_depth,
     verify_multiproof,
@@ -132,6 +133,41 @@ def test_multiproof_reproduces_root(case):
 def test_multiproof_matches_reference_order(case):
     _, tree, positions = case
     assert multiproof(tree, positions) == reference_multiproof(tree, positions)
+
+
+@SETTINGS
+@given(tree_and_positions())
+def test_multiproof_from_packed_tree_matches_reference(case):
+    """A tree over one packed array (as the prover loads it) is read with one fancy index; one
+    of separate levels, one level at a time: the same proof."""
+    _, tree, positions = case
+    packed = MerkleTree.from_packed(tree.n_leaves, tree.packed())
+    levels = MerkleTree(tree.n_leaves, tuple(np.array(level) for level in tree.levels))
+    assert packed.flat is not None and levels.flat is None
+    want = reference_multiproof(tree, positions)
+    assert multiproof(packed, positions) == multiproof(levels, positions) == want
+
+
+def test_multiproof_from_memory_mapped_tree(tmp_path):
+    tree = build_tree(leaves_for(1000))
+    np.save(tmp_path / "t.npy", tree.packed())
+    mapped = MerkleTree.from_packed(1000, np.load(tmp_path / "t.npy", mmap_mode="r"))
+    positions = [0, 1, 7, 500, 999]
+    assert multiproof(mapped, positions) == reference_multiproof(tree, positions)
+
+
+@SETTINGS
+@given(tree_and_positions())
+def test_multiproofs_of_two_trees_match_each_alone(case):
+    leaves, tree, positions = case
+    other = MerkleTree.from_packed(len(leaves), build_tree(leaves_for(len(leaves), 9)).packed())
+    alone = [multiproof(tree, positions), multiproof(other, positions)]
+    assert multiproofs([tree, other], positions) == alone
+
+
+def test_invalid_multiproofs_trees_of_different_depths():
+    with pytest.raises(ValueError, match="same depth"):
+        multiproofs([build_tree(leaves_for(8)), build_tree(leaves_for(9))], [0])
 
 
 @SETTINGS
