@@ -73,6 +73,9 @@ def model_build(
     no_order: Annotated[bool, typer.Option("--no-order", help="Keep the original column order.")] = False,
     ef: Annotated[int, typer.Option(min=1, help="HNSW search breadth (raise for recall at large N).")] = 128,
     m: Annotated[int, typer.Option("--hnsw-m", min=2, help="HNSW graph degree M.")] = 16,
+    dims: Annotated[str | None, typer.Option(
+        "--dims", help="Index a projection of the key columns: auto (≥ 99.5 % of their "
+        "energy) or R dimensions; none (default): plain HNSW.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build a model, commit it (Merkle trees, ghost file) and index it into a directory."""
@@ -92,9 +95,20 @@ def model_build(
             float_model,
             order=not no_order,
             on_progress=_progress_fn(bar, as_json),
-            index_params={"ef": ef, "M": m},
+            index_params={"ef": ef, "M": m, "dims": _parse_dims(dims)},
         )
     _print_info(md.path, md.ghost, as_json, extra={"seconds": round(time.perf_counter() - started, 2)})
+
+
+def _parse_dims(dims: str | None) -> int | str | None:
+    """``--dims`` as prover/projection.py's parse_dims reads it (a usage error otherwise)."""
+    from ghostproof.protocol.errors import InputError
+    from ghostproof.prover.projection import parse_dims
+
+    try:
+        return parse_dims(dims)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _print_info(path: Path, ghost, as_json: bool, extra: dict | None = None) -> None:
@@ -185,13 +199,17 @@ def _registered_for(directory: Path, rpc: str | None, deployment: Path | None, m
 @needs_extra("model index")
 def model_index(
     directory: Annotated[Path, typer.Argument(help="A model directory (e.g. one `model fetch` wrote).")],
+    dims: Annotated[str | None, typer.Option(
+        "--dims", help="auto | R: index a projection of the key columns (auto keeps ≥ 99.5 % "
+        "of their energy); none: plain HNSW. Default: what model.json records.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the Merkle trees and HNSW indexes of a model directory so it can be served."""
     from ghostproof.prover.modeldir import index_model_dir
 
+    kwargs = {} if dims is None else {"dims": _parse_dims(dims)}
     with progress(quiet=as_json) as bar:
-        md = index_model_dir(directory, on_progress=_progress_fn(bar, as_json))
+        md = index_model_dir(directory, on_progress=_progress_fn(bar, as_json), **kwargs)
     _print_info(md.path, md.ghost, as_json)
 
 

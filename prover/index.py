@@ -68,6 +68,16 @@ def check_query(q: np.ndarray, dim: int) -> np.ndarray:
     return arr.astype(np.int8, copy=False)
 
 
+def check_queries(qs: np.ndarray, dim: int) -> np.ndarray:
+    """Return ``qs`` as an (m, ``dim``) int8 array of quantised queries; raise InputError otherwise."""
+    arr = np.asarray(qs)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise InputError(f"queries must be an (m, {dim}) array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (arr.min() < -128 or arr.max() > 127)):
+        raise InputError("queries must be quantised int8 vectors")
+    return arr.astype(np.int8, copy=False)
+
+
 def check_key_columns(keys: np.ndarray) -> np.ndarray:
     """Return committed key columns as a C-contiguous (N, d) int8 array; raise ModelError."""
     arr = np.asarray(keys)
@@ -76,6 +86,21 @@ def check_key_columns(keys: np.ndarray) -> np.ndarray:
     if arr.dtype != np.int8:
         raise ModelError(f"key columns must be int8, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr)
+
+
+def _stored_dim(path: Path) -> int | None:
+    """The vector dimension an hnswlib index file holds (float32 vectors: its header's
+    label_offset − offsetData, the 5th and 6th size_t fields, / 4); None if unreadable."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(48)
+    except OSError:
+        return None
+    if len(header) < 48:
+        return None
+    label_offset, offset_data = np.frombuffer(header, dtype="<u8")[4:6]
+    size = int(label_offset) - int(offset_data)
+    return size // 4 if size > 0 and size % 4 == 0 else None
 
 
 def _check_n(n: int) -> int:
@@ -125,10 +150,39 @@ class HnswRetriever:
         time); ``on_progress(done, total)`` is called after each. ``num_threads`` defaults
         to the number of cores.
         """
-        import hnswlib
-
         keys = check_key_columns(keys_int8)
         n, dim = keys.shape
+        return cls.build_from(
+            n, dim, lambda start, stop: keys[start:stop], M=M, ef_construction=ef_construction,
+            seed=seed, num_threads=num_threads, on_progress=on_progress, batch_size=batch_size,
+            ef=ef,
+        )
+
+    @classmethod
+    def build_from(
+        cls,
+        n: int,
+        dim: int,
+        rows: Callable[[int, int], np.ndarray],
+        *,
+        M: int = 16,
+        ef_construction: int = 200,
+        seed: int = 0,
+        num_threads: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        batch_size: int = 50_000,
+        ef: int = 128,
+    ) -> HnswRetriever:
+        """Build an index over ``n`` vectors of dimension ``dim``; item id j = vector j.
+
+        ``rows(start, stop)`` returns vectors start..stop-1 as a (stop − start, dim) array
+        (converted to float32), asked for in batches of ``batch_size``;
+        ``on_progress(done, total)`` is called after each. :meth:`build` passes the int8 key
+        columns, prover/projection.py their projection. Raises ModelError for M < 2,
+        ef_construction or batch_size < 1, or rows of the wrong shape.
+        """
+        import hnswlib
+
         if M < 2 or ef_construction < 1 or batch_size < 1:
             raise ModelError("M must be ≥ 2, ef_construction and batch_size ≥ 1")
         threads = num_threads if num_threads and num_threads > 0 else (os.cpu_count() or 1)
@@ -137,7 +191,9 @@ class HnswRetriever:
         index.set_num_threads(threads)
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
-            data = np.ascontiguousarray(keys[start:stop], dtype=np.float32)
+            data = np.ascontiguousarray(rows(start, stop), dtype=np.float32)
+            if data.shape != (stop - start, dim):
+                raise ModelError(f"rows {start}..{stop} have shape {data.shape}, not {(stop - start, dim)}")
             index.add_items(data, np.arange(start, stop, dtype=np.int64), num_threads=threads)
             if on_progress is not None:
                 on_progress(stop, n)
@@ -153,6 +209,9 @@ class HnswRetriever:
         p = Path(path)
         if not p.is_file():
             raise ModelError(f"HNSW index file {p} does not exist")
+        stored = _stored_dim(p)  # hnswlib itself loads a file of another dimension silently
+        if stored != dim:
+            raise ModelError(f"HNSW index {p} holds vectors of dimension {stored}, expected {dim}")
         index = hnswlib.Index(space="ip", dim=int(dim))
         try:
             index.load_index(str(p), max_elements=int(n))
@@ -185,35 +244,32 @@ class HnswRetriever:
     def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The min(n, N) approximate best candidates for ``q``, best-first (see Retriever)."""
         query = check_query(q, self.dim)
-        n = min(_check_n(n), self.n)
-        data = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dim)
-        try:
-            labels, distances = self._index.knn_query(data, k=n, num_threads=1)
-        except RuntimeError as exc:  # hnswlib could not find n results
-            raise ModelError(f"HNSW search failed: {exc}") from exc
-        ids = labels[0].astype(np.int64)
-        scores = 1.0 - distances[0].astype(np.float64)  # 'ip' distance is 1 - <q, k>
-        return ids, scores
-
+        ids, scores = self.knn(query.reshape(1, self.dim), n, num_threads=1)
+        return ids[0], scores[0]
 
     def search_batch(self, qs: np.ndarray, n: int, num_threads: int | None = None) -> np.ndarray:
         """Candidate ids (int64, shape (m, min(n, N)), best-first) for each int8 query row of
         ``qs`` (m, dim): row i is what :meth:`search` returns for ``qs[i]`` (hnswlib's search
         of one query does not depend on the others), spread over ``num_threads`` (default:
         every core). For benchmarks and calibration, not the serving path."""
-        arr = np.asarray(qs)
-        if arr.ndim != 2 or arr.shape[1] != self.dim:
-            raise InputError(f"queries must be an (m, {self.dim}) array, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (arr.min() < -128 or arr.max() > 127)):
-            raise InputError("queries must be quantised int8 vectors")
+        return self.knn(check_queries(qs, self.dim), n, num_threads)[0]
+
+    def knn(
+        self, data: np.ndarray, n: int, num_threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """hnswlib's search of the rows of ``data`` ((m, dim), any real dtype; converted to
+        float32), already checked by the caller: (ids int64, scores float64), each of shape
+        (m, min(n, N)), best-first, over ``num_threads`` (default: every core). Raises
+        InputError for a bad ``n``, ModelError when hnswlib cannot find that many."""
         n = min(_check_n(n), self.n)
         threads = num_threads if num_threads and num_threads > 0 else (os.cpu_count() or 1)
-        data = np.ascontiguousarray(arr, dtype=np.float32)
+        arr = np.ascontiguousarray(data, dtype=np.float32)
         try:
-            labels, _ = self._index.knn_query(data, k=n, num_threads=threads)
-        except RuntimeError as exc:
+            labels, distances = self._index.knn_query(arr, k=n, num_threads=threads)
+        except RuntimeError as exc:  # hnswlib could not find n results
             raise ModelError(f"HNSW search failed: {exc}") from exc
-        return labels.astype(np.int64)
+        # 'ip' distance is 1 - <q, k>
+        return labels.astype(np.int64), 1.0 - distances.astype(np.float64)
 
 
 def _torch_or_none() -> Any:

@@ -35,29 +35,37 @@ from .commit import CommittedLayer, CommittedModel, ProgressFn, commit_model, qu
 from .presets import FloatModel
 
 DEFAULT_INDEX_PARAMS = {"M": 16, "ef_construction": 200, "ef": 128}
+#: model.json ``index.dims``: absent or None = plain HNSW over the int8 columns; "auto" or a
+#: positive integer r = HNSW over a projection of the columns (prover/projection.py).
+INDEX_DIMS_KEY = "dims"
 
 
 def build_indexes(
     directory: Path,
     model: CommittedModel,
-    params: dict[str, int],
+    params: dict[str, int | str | None],
     on_progress: ProgressFn | None = None,
 ) -> None:
-    """Build and save one HNSW index per layer over its committed key columns."""
+    """Build and save one HNSW index per layer over its committed key columns: plain, or over
+    their projection when ``params["dims"]`` is "auto" or r (prover/projection.py); a plain
+    build removes a projection file an earlier build left beside the index."""
     from .index import HnswRetriever
+    from .projection import ProjectedHnswRetriever, parse_dims, projection_path
 
+    dims = parse_dims(params.get(INDEX_DIMS_KEY))
+    hnsw = {"M": params["M"], "ef_construction": params["ef_construction"], "ef": params["ef"]}
     for i, layer in enumerate(model.layers):
         label = f"indexing layer {i}"
-        retriever = HnswRetriever.build(
-            np.asarray(layer.keys),
-            M=params["M"],
-            ef_construction=params["ef_construction"],
-            ef=params["ef"],
-            on_progress=(lambda done, total, label=label: on_progress(label, done, total))
-            if on_progress
-            else None,
-        )
-        retriever.save(index_path(directory, i))
+        cb = (lambda done, total, label=label: on_progress(label, done, total)) if on_progress else None
+        path = index_path(directory, i)
+        if dims is None:
+            HnswRetriever.build(np.asarray(layer.keys), on_progress=cb, **hnsw).save(path)
+            projection_path(path).unlink(missing_ok=True)
+        else:
+            ProjectedHnswRetriever.build(
+                np.asarray(layer.keys), dims=dims if isinstance(dims, int) else None,
+                on_progress=cb, **hnsw,
+            ).save(path)
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,9 +106,12 @@ def write_model_dir(
     order: bool = True,
     index: bool = True,
     on_progress: ProgressFn | None = None,
-    index_params: dict[str, int] | None = None,
+    index_params: dict[str, int | str | None] | None = None,
 ) -> ModelDir:
-    """Quantise, order, commit and index ``float_model`` into ``directory``; return it loaded."""
+    """Quantise, order, commit and index ``float_model`` into ``directory``; return it loaded.
+
+    ``index_params`` overrides DEFAULT_INDEX_PARAMS (M, ef_construction, ef) and may name
+    ``dims`` ("auto" or r: index a projection of the key columns, see build_indexes)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / GHOST_FILE).unlink(missing_ok=True)  # incomplete until rewritten last
     from .order import locality_order, locality_order_spec
@@ -133,15 +144,29 @@ def write_model_dir(
     return load_model_dir(directory)
 
 
-def index_model_dir(directory: Path, on_progress: ProgressFn | None = None) -> ModelDir:
+_KEEP = object()
+
+
+def index_model_dir(
+    directory: Path, on_progress: ProgressFn | None = None, dims: object = _KEEP
+) -> ModelDir:
     """Make a fetched (weights-only) model directory servable: save its Merkle trees and
-    HNSW indexes and a model.json. The weights are checked against ghost.json's roots."""
+    HNSW indexes and a model.json. The weights are checked against ghost.json's roots.
+
+    ``dims`` ("auto", r, or None for plain HNSW; see build_indexes) replaces model.json's
+    ``index.dims``; left out, the directory keeps what it records."""
+    from .projection import parse_dims
+
     md = load_model_dir(directory, on_progress=on_progress)
     for i, (tree_k, tree_v) in enumerate(md.model.trees):
         save_npy(tree_path(directory, i, "K"), tree_k.packed())
         save_npy(tree_path(directory, i, "V"), tree_v.packed())
     index_meta = md.meta.get("index")
     params = {**DEFAULT_INDEX_PARAMS, **(index_meta if isinstance(index_meta, dict) else {})}
+    if dims is not _KEEP:
+        params[INDEX_DIMS_KEY] = parse_dims(dims)  # type: ignore[arg-type]
+    if params.get(INDEX_DIMS_KEY) is None:
+        params.pop(INDEX_DIMS_KEY, None)
     build_indexes(directory, md.model, params, on_progress)
     meta = {**md.meta, "name": md.ghost.header.name, "index": params, "indexed": True}
     atomic_write(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
@@ -216,7 +241,7 @@ def make_prover(
     """A Prover for a loaded model directory: its HNSW indexes (or exact search) and key."""
     from ghostproof.protocol.receipt import ZERO_ADDRESS
 
-    from .index import ExactRetriever, HnswRetriever
+    from .index import ExactRetriever
     from .prove import Prover, check_domain
 
     check_domain(model_id, chain_id, verifying_contract or ZERO_ADDRESS)  # before any index work
@@ -225,12 +250,13 @@ def make_prover(
     ef = index_meta.get("ef", 128) if isinstance(index_meta, dict) else 128
     if not isinstance(ef, int) or isinstance(ef, bool) or ef < 1:
         raise ModelError(f"{md.path / META_FILE}: index.ef must be a positive integer, got {ef!r}")
+    projected = isinstance(index_meta, dict) and index_meta.get(INDEX_DIMS_KEY) is not None
     for i, layer in enumerate(md.model.layers):
         path = index_path(md.path, i)
         if exact or not path.exists():
             retrievers.append(ExactRetriever(layer.keys))
         else:
-            retriever = HnswRetriever.load(path, layer.spec.n, layer.spec.d_in)
+            retriever = _load_index(path, layer.spec.n, layer.spec.d_in, projected)
             retriever.ef = max(ef, 4 * layer.spec.k)
             retrievers.append(retriever)
     return Prover(
@@ -241,3 +267,14 @@ def make_prover(
         chain_id=chain_id,
         verifying_contract=verifying_contract or ZERO_ADDRESS,
     )
+
+
+def _load_index(path: Path, n: int, dim: int, projected: bool):
+    """Layer index at ``path``: a ProjectedHnswRetriever when model.json records ``index.dims``
+    (ModelError if its projection file is missing or does not fit), else an HnswRetriever."""
+    from .index import HnswRetriever
+    from .projection import ProjectedHnswRetriever
+
+    if projected:
+        return ProjectedHnswRetriever.load(path, n, dim)
+    return HnswRetriever.load(path, n, dim)
