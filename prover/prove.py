@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from eth_account import Account
 
-from ghostproof.protocol.errors import InputError
+from ghostproof.protocol.errors import GhostproofError, InputError
 from ghostproof.protocol.hashing import from_hex
 from ghostproof.protocol.layer import check_vector, layer_forward, quantise_query, requantise
 from ghostproof.protocol.merkle import multiproofs
@@ -89,51 +89,143 @@ class Prover:
         Raises InputError for an input of the wrong length, not real numbers, with NaN/inf,
         beyond the float32 range, or all zeros (also once rounded to float32);
         UnsafeSelectionError (nothing signed) when a layer's selection fails the margin check.
+        ``prove_batch([x], [nonce])`` with its error raised (the same code path).
         """
+        (result,) = self.prove_batch([x], [nonce])
+        if isinstance(result, GhostproofError):
+            raise result
+        return result
+
+    def prove_batch(
+        self, xs: Sequence[np.ndarray], nonces: Sequence[bytes | None] | None = None
+    ) -> list[Response | GhostproofError]:
+        """Prove several queries at once: element i is what ``prove(xs[i], nonces[i])``
+        returns, or the GhostproofError it raises (a bad input or an unsafe selection fails
+        its own query only; nothing is signed for it).
+
+        Per layer, the queries still alive are searched together — one ``search_batch``
+        (hnswlib's multi-threaded ``knn_query``) when the layer's retriever has one and
+        there are several; the search of one query does not depend on the others — then
+        each is re-ranked, checked, revealed with its multiproofs and forwarded exactly as
+        alone (:meth:`_layer`). ``nonces`` (default: all None) must match ``xs`` in length;
+        a None nonce is drawn at random. Errors other than GhostproofError (bugs) propagate.
+        """
+        nonces = list(nonces) if nonces is not None else [None] * len(xs)
+        if len(nonces) != len(xs):
+            raise InputError(f"{len(xs)} inputs but {len(nonces)} nonces")
+        states = [self._start(x, nonce) for x, nonce in zip(xs, nonces, strict=True)]
+        for i in range(len(self.model.layers)):
+            live = [(j, s) for j, s in enumerate(states) if isinstance(s, _Pass)]
+            found = self._retrievers_for(i, [s for _, s in live])
+            for (j, state), retriever in zip(live, found, strict=True):
+                try:
+                    state.advance(*self._layer(i, state.q, retriever))
+                except GhostproofError as exc:
+                    states[j] = exc
+        return [self._sign(s) if isinstance(s, _Pass) else s for s in states]
+
+    def _n_candidates(self, i: int) -> int:
+        """How many candidates layer ``i`` re-ranks (see :meth:`__init__`)."""
+        spec = self.model.layers[i].spec
+        beam = int(getattr(self.retrievers[i], "ef", 0))
+        return min(spec.n, max(self.candidates_factor * spec.k, spec.k, beam))
+
+    def _start(self, x: np.ndarray, nonce: bytes | None) -> _Pass | GhostproofError:
+        """A query's checked request and layer-0 query, or the InputError its input raises."""
         spec0 = self.model.layers[0].spec
-        x64 = check_vector(x, spec0.d_in)  # real, finite, non-zero, of the right length
-        with np.errstate(over="ignore", under="ignore"):
-            x32 = x64.astype(np.float32)
-        if not np.all(np.isfinite(x32)):
-            raise InputError("input has values outside the float32 range")
-        q = quantise_query(x32, spec0.d_in)
+        try:
+            x64 = check_vector(x, spec0.d_in)  # real, finite, non-zero, of the right length
+            with np.errstate(over="ignore", under="ignore"):
+                x32 = x64.astype(np.float32)
+            if not np.all(np.isfinite(x32)):
+                raise InputError("input has values outside the float32 range")
+            q = quantise_query(x32, spec0.d_in)
+        except GhostproofError as exc:
+            return exc
         request = Request(self.model_id, x32, nonce if nonce is not None else secrets.token_bytes(32))
-        proofs = []
-        y = np.zeros(0, dtype=np.int64)
-        for i, layer in enumerate(self.model.layers):
-            spec = layer.spec
-            retriever = self.retrievers[i]
-            beam = int(getattr(retriever, "ef", 0))
-            n_candidates = min(spec.n, max(self.candidates_factor * spec.k, spec.k, beam))
-            selection = select_candidates(retriever, q, layer.keys, spec.k, n_candidates)
-            check_selection(selection, self.selection_margin, i)
-            sel = [int(j) for j in selection.ids]
-            key_cols = np.asarray(layer.keys[sel])
-            value_rows = np.asarray(layer.values[sel])
-            key_proof, value_proof = multiproofs(self.model.trees[i], sel)
-            result = layer_forward(q, key_cols, value_rows, spec.logit_scale)
-            proofs.append(
-                LayerProof(
-                    q=q,
-                    tau=result.tau,
-                    selected=tuple(sel),
-                    key_columns=key_cols,
-                    value_rows=value_rows,
-                    key_proof=tuple(key_proof),
-                    value_proof=tuple(value_proof),
-                )
-            )
-            y = result.output
-            q = requantise(y)
+        return _Pass(request, q)
+
+    def _retrievers_for(self, i: int, live: list[_Pass]) -> list[Retriever]:
+        """One retriever per live query for layer ``i``: its row of one batch search when the
+        layer's retriever has ``search_batch`` and there are several queries (and the batch
+        search succeeds), else the layer's retriever itself (each query searched alone, and
+        a failed search failing only its own query)."""
+        retriever = self.retrievers[i]
+        search_batch = getattr(retriever, "search_batch", None)
+        if len(live) < 2 or search_batch is None:
+            return [retriever] * len(live)
+        n = max(self._n_candidates(i), self.model.layers[i].spec.k)  # as select_candidates asks
+        try:
+            rows = search_batch(np.stack([s.q for s in live]), n)
+        except GhostproofError:
+            return [retriever] * len(live)
+        return [_Found(row, retriever.dim) for row in rows]
+
+    def _layer(self, i: int, q: np.ndarray, retriever: Retriever) -> tuple[LayerProof, np.ndarray]:
+        """Layer ``i`` for the int8 query ``q`` with candidates from ``retriever``: the exact
+        re-rank, the margin check (UnsafeSelectionError), the revealed columns and their
+        multiproofs, the forward. Returns the layer's proof and its output y (int64)."""
+        layer = self.model.layers[i]
+        spec = layer.spec
+        selection = select_candidates(retriever, q, layer.keys, spec.k, self._n_candidates(i))
+        check_selection(selection, self.selection_margin, i)
+        sel = [int(j) for j in selection.ids]
+        key_cols = np.asarray(layer.keys[sel])
+        value_rows = np.asarray(layer.values[sel])
+        key_proof, value_proof = multiproofs(self.model.trees[i], sel)
+        result = layer_forward(q, key_cols, value_rows, spec.logit_scale)
+        proof = LayerProof(
+            q=q,
+            tau=result.tau,
+            selected=tuple(sel),
+            key_columns=key_cols,
+            value_rows=value_rows,
+            key_proof=tuple(key_proof),
+            value_proof=tuple(value_proof),
+        )
+        return proof, result.output
+
+    def _sign(self, state: _Pass) -> Response:
+        """The response of a query that passed every layer, with the prover's signature."""
         unsigned = Response(
-            request=request,
+            request=state.request,
             ghost_root=self.model.ghost_root,
             chain_id=self.chain_id,
             verifying_contract=self.verifying_contract,
-            layers=tuple(proofs),
-            output=y,
+            layers=tuple(state.proofs),
+            output=state.y,
             prover=self.address,
             signature=bytes(65),
         )
         signature = sign_digest(unsigned.digest(), self._key)
         return replace(unsigned, signature=signature)
+
+
+@dataclass(eq=False)
+class _Pass:
+    """One query on its way through the layers: its request, the next layer's int8 query
+    ``q``, the layers proven so far and the last output ``y``."""
+
+    request: Request
+    q: np.ndarray
+    proofs: list[LayerProof] = field(default_factory=list)
+    y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def advance(self, proof: LayerProof, y: np.ndarray) -> None:
+        """Record one layer's proof and output; requantise the output for the next layer."""
+        self.proofs.append(proof)
+        self.y = y
+        self.q = requantise(y)
+
+
+class _Found:
+    """A retriever that hands back one query's candidates from a batch search: its ids row,
+    best-first (scores are not used: :func:`select_candidates` re-ranks exactly)."""
+
+    def __init__(self, ids: np.ndarray, dim: int) -> None:
+        self._ids = np.asarray(ids, dtype=np.int64)
+        self.dim = dim
+
+    def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The stored candidates (the batch search asked for the same ``n``)."""
+        return self._ids[:n], np.zeros(min(n, self._ids.size))
