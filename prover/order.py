@@ -10,6 +10,14 @@ principal direction (power iteration on a subsample) until nodes hold ≤ leaf_s
 patterns. O(N log N); about a few seconds at N=10^6, d=256 on two cores.
 
 Used by the model builder (prover/commit.py) and scripts/bench.py. numpy only.
+
+:func:`cluster_order` (``"kmeans-bisection-v1"``, docs/ORDER.md) is for data with cluster
+structure, where every bisection hyperplane cuts a share of the clusters: it groups the
+patterns first (k-means, groups of ~256), lays the groups out in the bisection order of their
+centroids and each group's patterns in :func:`locality_order` inside it, so a cluster stays
+in one run of consecutive positions. ~25 % fewer multiproof hashes than
+:func:`locality_order` on the clustered benchmark data, about the same on unclustered data,
+at a higher build cost. Not the builder's default.
 """
 
 from __future__ import annotations
@@ -115,6 +123,86 @@ def locality_order(
         stack.append((lo + half, hi))
         stack.append((lo, lo + half))
     return perm
+
+
+#: The name :func:`cluster_order` is recorded under in the ghost header (``"order"``). Its
+#: fixed parameters are part of the name: groups of CLUSTER_GROUP_SIZE patterns,
+#: _KMEANS_ITERS Lloyd iterations on _KMEANS_SAMPLE_PER_GROUP sampled rows per group.
+CLUSTER_ORDER_METHOD = "kmeans-bisection-v1"
+CLUSTER_GROUP_SIZE = 256
+DEFAULT_CLUSTER_LEAF_SIZE = 32
+_KMEANS_ITERS = 8
+_KMEANS_SAMPLE_PER_GROUP = 32
+_ASSIGN_BLOCK = 1 << 14
+
+
+def _nearest_centroid(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of the nearest centroid (squared Euclidean; ties → lower index) of every row."""
+    half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
+    out = np.empty(z.shape[0], dtype=np.int64)
+    for start in range(0, z.shape[0], _ASSIGN_BLOCK):
+        scores = z[start : start + _ASSIGN_BLOCK] @ centroids.T - half_norms
+        out[start : start + _ASSIGN_BLOCK] = np.argmax(scores, axis=1)
+    return out
+
+
+def _kmeans(z: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Centroids (n_groups, dim) from Lloyd's iterations on a sample of the rows of ``z``,
+    seeded with distinct sampled rows; a centroid that loses every row stays where it is."""
+    n = z.shape[0]
+    sample = z[np.sort(rng.choice(n, min(n, n_groups * _KMEANS_SAMPLE_PER_GROUP), replace=False))]
+    centroids = sample[rng.choice(sample.shape[0], n_groups, replace=False)].astype(np.float32)
+    for _ in range(_KMEANS_ITERS):
+        assigned = _nearest_centroid(sample, centroids)
+        order = np.argsort(assigned, kind="stable")
+        groups, starts, counts = np.unique(assigned[order], return_index=True, return_counts=True)
+        sums = np.add.reduceat(sample[order].astype(np.float64), starts, axis=0)
+        centroids[groups] = (sums / counts[:, None]).astype(np.float32)
+    return centroids
+
+
+def cluster_order(
+    patterns: np.ndarray,
+    leaf_size: int = DEFAULT_CLUSTER_LEAF_SIZE,
+    seed: int = 0,
+    n_components: int = DEFAULT_COMPONENTS,
+) -> np.ndarray:
+    """A permutation ``perm`` (int64, length N) as :func:`locality_order` returns, built for
+    clustered data: position i of the committed tree holds pattern ``perm[i]``.
+
+    The patterns (projected on their top ``n_components`` principal components) are grouped
+    by k-means into ⌈N / CLUSTER_GROUP_SIZE⌉ groups; the groups are laid out in the
+    ``locality_order`` of their centroids (leaf size 1), each group's patterns consecutive and
+    in their own ``locality_order`` (``leaf_size``). Deterministic for a seed (given the same
+    floating-point library). Raises InputError as :func:`locality_order` does.
+    """
+    x = np.asarray(patterns)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(f"patterns must be a non-empty (N, d) array, got shape {x.shape}")
+    if not isinstance(leaf_size, int) or leaf_size < 1:
+        raise InputError(f"leaf_size must be a positive integer, got {leaf_size!r}")
+    rng = np.random.default_rng(seed)
+    z = _reduce(x, n_components, rng)
+    if not np.all(np.isfinite(z)):
+        raise InputError("patterns contain NaN or infinity")
+    centroids = _kmeans(z, -(-x.shape[0] // CLUSTER_GROUP_SIZE), rng)
+    group = _nearest_centroid(z, centroids)
+    rank = inverse_permutation(locality_order(centroids, leaf_size=1, seed=seed))
+    perm = np.argsort(rank[group], kind="stable")
+    bounds = np.cumsum(np.bincount(rank[group], minlength=centroids.shape[0]))
+    for lo, hi in zip(np.concatenate([[0], bounds[:-1]]), bounds, strict=True):
+        if hi - lo > leaf_size:
+            ids = perm[lo:hi]
+            perm[lo:hi] = ids[locality_order(z[ids], leaf_size=leaf_size, seed=seed)]
+    return perm
+
+
+def cluster_order_spec(
+    leaf_size: int = DEFAULT_CLUSTER_LEAF_SIZE, seed: int = 0, n_components: int = DEFAULT_COMPONENTS
+) -> ColumnOrder:
+    """What the ghost header records for ``cluster_order(patterns, leaf_size, seed,
+    n_components)``."""
+    return ColumnOrder(CLUSTER_ORDER_METHOD, seed, leaf_size, n_components)
 
 
 def locality_order_spec(

@@ -16,12 +16,14 @@ compact-multiproof size of one matrix's 32 selected columns (``multiproof_size``
 against the random order of the same process, and the IPFS chunks (``columns_per_chunk``
 consecutive columns, 4096 at d = 256) the selection touches in one matrix (K and V have
 the same chunking at d_in = d_out). Orders: *random* (a seeded permutation: what a builder
-without an order gets), *locality* (prover/order.py ``locality_order``, timed), and on the
+without an order gets), *locality* (prover/order.py ``locality_order``,
+"pca-bisection-v1", the builder's default, timed), *cluster* (``cluster_order``,
+"kmeans-bisection-v1": k-means groups laid out in bisection order, timed), and on the
 clustered kind *by cluster* — patterns sorted by their true cluster label, a reference a
 builder cannot have (it needs the generator's labels), not a candidate.
 
-Progress goes to stderr; the markdown table to stdout and ``--out``. Memory: ~1.6 GB at
-N = 10^6 (float32 patterns, int8 keys, the order's 64-D projection).
+Progress goes to stderr; the markdown table to stdout and ``--out``. Memory: ~3 GB at
+N = 10^6 (float32 patterns, int8 keys, the orders' 64-D projection and temporaries).
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ from ghostproof.protocol.chunks import columns_per_chunk
 from ghostproof.protocol.constants import INT8_MAX
 from ghostproof.protocol.layer import quantise_query
 from ghostproof.protocol.merkle import multiproof_size, tree_depth
-from ghostproof.prover.order import LOCALITY_ORDER_METHOD, inverse_permutation, locality_order
+from ghostproof.prover.order import (
+    CLUSTER_ORDER_METHOD,
+    LOCALITY_ORDER_METHOD,
+    cluster_order,
+    inverse_permutation,
+    locality_order,
+)
 from ghostproof.prover.synthetic import clustered_patterns_labelled, noisy_queries, structured_patterns
 
 D, K, NOISE, TARGET = 256, 32, 0.3, 0.25
@@ -179,9 +187,13 @@ def orders(
     out: list[tuple[str, np.ndarray, float | None]] = [
         ("random", np.random.default_rng(SHUFFLE_SEED).permutation(n), None)
     ]
-    log(f"{label}: locality order ({LOCALITY_ORDER_METHOD})")
-    perm, secs = timed(lambda: locality_order(patterns))
-    out.append(("locality", inverse_permutation(perm), secs))
+    for name, method, fn in (
+        (f"locality ({LOCALITY_ORDER_METHOD})", LOCALITY_ORDER_METHOD, locality_order),
+        (f"cluster ({CLUSTER_ORDER_METHOD})", CLUSTER_ORDER_METHOD, cluster_order),
+    ):
+        log(f"{label}: {method} order")
+        perm, secs = timed(lambda fn=fn: fn(patterns))
+        out.append((name, inverse_permutation(perm), secs))
     if labels is not None:
         out.append(("by cluster (reference)", inverse_permutation(np.argsort(labels, kind="stable")), None))
     return out
