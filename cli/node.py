@@ -40,6 +40,14 @@ def serve_cmd(
     redeem_every: Annotated[float, typer.Option(min=1, help="Redeem every N seconds.")] = 3600.0,
     max_proofs: Annotated[int, typer.Option(min=1, help="Forward passes at once.")] = 2,
     max_queue: Annotated[int, typer.Option(min=0, help="Requests waiting for a forward pass.")] = 16,
+    batch_max: Annotated[
+        int, typer.Option(min=1, help="Queries proven together at most (one HNSW search per layer for "
+                                      "the queries ready while the forward passes are busy); 1: none.")
+    ] = 16,
+    batch_wait_ms: Annotated[
+        float, typer.Option(min=0, help="Milliseconds a free forward pass waits for more queries "
+                                        "before proving a batch (0: no added wait).")
+    ] = 0.0,
     rate_per_ip: RateOpt = "50/second",
     rate_per_channel: RateOpt = "20/second",
     train: Annotated[
@@ -62,7 +70,8 @@ def serve_cmd(
     from ghostproof.prover.node.config import NodeConfig
 
     config = NodeConfig(margin=margin, redeem_every=redeem_every, max_proofs=max_proofs,
-                        max_queue=max_queue, rate_per_ip=rate_per_ip, rate_per_channel=rate_per_channel,
+                        max_queue=max_queue, batch_max=batch_max, batch_wait=batch_wait_ms / 1000,
+                        rate_per_ip=rate_per_ip, rate_per_channel=rate_per_channel,
                         channel_ttl=min(5.0, margin / 4) if margin else 5.0, train=train)
     chain, dep = cli_chain._connect_checked(rpc, deployment)
     account = cli_chain.signing_account(chain, keystore, dev)

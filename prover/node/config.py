@@ -34,6 +34,14 @@ class NodeConfig:
     max_queue: int = 16
     #: How long a queued request waits for a forward pass before 429.
     queue_timeout: float = 10.0
+    #: Batching (batcher.py): the paid queries ready to be proven while every forward pass is
+    #: busy are proven together, at most this many in one ``Prover.prove_batch`` (one HNSW
+    #: search per layer for all of them). Then ``max_proofs`` counts batches, and up to
+    #: ``max_proofs × batch_max`` requests hold a proof slot. 1: no batching (each query alone).
+    batch_max: int = 16
+    #: Seconds a free worker waits for more queries before it proves a batch; 0 (the default)
+    #: adds no wait: a batch is what queued while the workers were busy.
+    batch_wait: float = 0.0
     #: How long a request waits while its channel serves another request, before 429.
     channel_wait: float = 2.0
     #: Rate limits (``limits`` notation): per client IP address, and per payment channel.
@@ -50,6 +58,14 @@ class NodeConfig:
             raise ValueError("the channel cache TTL must be under half the redeem margin")
         if self.max_proofs < 1 or self.max_queue < 0 or self.channel_cache_size < 1:
             raise ValueError("max_proofs and channel_cache_size must be ≥ 1, max_queue ≥ 0")
+        if self.batch_max < 1 or self.batch_wait < 0:
+            raise ValueError("batch_max must be ≥ 1 and batch_wait ≥ 0")
+
+    @property
+    def proof_slots(self) -> int:
+        """Requests that may be in a forward pass at once: ``max_proofs`` batches of up to
+        ``batch_max`` queries."""
+        return self.max_proofs * self.batch_max
 
 
 def body_limit(config: NodeConfig, d_in: int) -> int:

@@ -2,7 +2,7 @@
 
 One registry per node (not the process-wide default), so several nodes in one process (the
 tests) do not collide. Credits are counted in whole credits (base units / 10^18) as
-Prometheus values are floats. Used by the service (queries, rejections, latencies, credits
+Prometheus values are floats. Used by the service (queries, rejections, latencies, batch sizes, credits
 earned), the redeemer (credits redeemed) and the app (rendering).
 """
 
@@ -17,6 +17,7 @@ from ghostproof.adapters.chain.deployment import ONE_CREDIT
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128)
 
 
 class Metrics:
@@ -33,8 +34,12 @@ class Metrics:
                                   ["reason"], registry=r)
         self.request_seconds = Histogram("ghostproof_request_seconds", "Query request latency",
                                          buckets=_LATENCY_BUCKETS, registry=r)
-        self.prove_seconds = Histogram("ghostproof_prove_seconds", "Forward pass and proof latency",
-                                       buckets=_LATENCY_BUCKETS, registry=r)
+        self.prove_seconds = Histogram("ghostproof_prove_seconds", "Forward pass and proof latency "
+                                       "(per query: its batch's time)", buckets=_LATENCY_BUCKETS,
+                                       registry=r)
+        self.batch_size = Histogram("ghostproof_batch_size", "Queries proven together in one "
+                                    "forward-pass batch (1 without batching)", buckets=_BATCH_BUCKETS,
+                                    registry=r)
         self.earned = Counter("ghostproof_credits_earned", "Credits accepted in vouchers",
                               registry=r)
         self.redeemed = Counter("ghostproof_credits_redeemed", "Credits redeemed on-chain",

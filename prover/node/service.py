@@ -6,8 +6,9 @@ rest in cost order — the request's model and size, the payment's form
 (:class:`PaymentGate`), one signature recovery, the rate limit per channel, then, holding
 the channel (one request at a time), a retry of an accepted voucher (its stored answer, no
 charge), the channel state and the amount, a proof slot, the forward pass (``Prover.prove``
-in a worker thread: it never sees a voucher), and the durable record of the voucher with
-its answer — before the caller sends the reply. A forward pass that fails (a selection
+in a worker thread: it never sees a voucher — or, with batching, ``Prover.prove_batch`` for
+the queries ready at the same time, batcher.py), and the durable record of the voucher with
+its answer, per request — before the caller sends the reply. A forward pass that fails (a selection
 the registered margin does not cover: UnsafeSelectionError, 503) records nothing, so the
 voucher is not consumed and the same amount pays for the next query. It counts every
 outcome in the metrics. Used by the HTTP app (prover/node/app.py), which only parses and
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ghostproof.adapters.chain.registry import RegisteredModel
 from ghostproof.protocol.chunks import cid_for_bytes
@@ -45,6 +46,7 @@ from ghostproof.protocol.response import Request, Response
 from ghostproof.protocol.response_wire import decode_binary, encode_binary
 from ghostproof.prover.prove import Prover
 
+from .batcher import Batcher
 from .channels import ChainView
 from .config import NodeConfig
 from .gate import Admission, PaymentGate, Refused
@@ -105,7 +107,10 @@ class NodeService:
         self.gate = PaymentGate(self.terms, view, ledger, config.margin)
         self.limits = RateLimits(config.rate_per_ip, config.rate_per_channel)
         self.locks = ChannelLocks(config.channel_wait)
-        self.slots = ProofSlots(config)
+        self.slots = ProofSlots(replace(config, max_proofs=config.proof_slots))
+        self.batcher = (Batcher(self._prove_batch, max_size=config.batch_max, workers=config.max_proofs,
+                                wait=config.batch_wait, on_batch=self.metrics.batch_size.observe)
+                        if config.batch_max > 1 else None)
         self.d_in = prover.model.layers[0].spec.d_in
         self.d_out = prover.model.layers[-1].spec.d_out
         self.version_lock = VersionLock()
@@ -219,7 +224,7 @@ class NodeService:
                 self.redeemer.note_withdrawal(client, admission.channel.withdrawable_at)
             await self._caught_up()
             async with self.slots.slot(), self.version_lock.shared():
-                response = await asyncio.to_thread(self._prove, request)
+                response = await self._proven(request)
             await asyncio.to_thread(self._record, payment, response)
         self.metrics.earn(self.terms.price)
         return Answer(response, self._settlement(payment, admission.channel.deposited))
@@ -230,11 +235,39 @@ class NodeService:
         done = self.gate.retry_of(payment)
         return self._replay(done) if done is not None else self.gate.admit(payment)
 
+    async def _proven(self, request: Request) -> Response:
+        """``request``'s forward pass (the caller holds a proof slot and the version lock's
+        shared side): alone in a worker thread (``batch_max`` 1), else in a batch."""
+        if self.batcher is None:
+            return await asyncio.to_thread(self._prove, request)
+        return await self.batcher.prove(request)
+
     def _prove(self, request: Request) -> Response:
         started = time.perf_counter()
         response = self.prover.prove(request.x, request.nonce)
         self.metrics.prove_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(1)
         return response
+
+    def _prove_batch(self, requests: list[Request]) -> list[Response | GhostproofError]:
+        """The batcher's forward pass (a worker thread; every request holds the version lock's
+        shared side, so ``self.prover`` is the version they were admitted under): one result
+        per request, each query's latency the batch's."""
+        started = time.perf_counter()
+        if len(requests) == 1:  # Prover.prove: prove_batch of one, the same answer
+            results: list[Response | GhostproofError] = [self._prove_alone(requests[0])]
+        else:
+            results = self.prover.prove_batch([r.x for r in requests], [r.nonce for r in requests])
+        elapsed = time.perf_counter() - started
+        for _ in requests:
+            self.metrics.prove_seconds.observe(elapsed)
+        return results
+
+    def _prove_alone(self, request: Request) -> Response | GhostproofError:
+        try:
+            return self.prover.prove(request.x, request.nonce)
+        except GhostproofError as exc:
+            return exc
 
     def _record(self, payment: Payment, response: Response) -> None:
         v = payment.voucher
