@@ -23,6 +23,13 @@ k = 32, committed and HNSW-indexed; starts Anvil, deploys, registers the model a
    paying p99 against the unflooded one, the flood's 402/429 split, the node's RSS (sampled
    from /proc) before, during and after.
 
+Batching (issue 14): ``--batch-max`` takes a comma-separated list (default ``16,1``): the
+paying phases run once per value, each on its own node process (``serve --batch-max B``, same
+ledger), so batching on and off (1: each query proven alone, as before batching) are measured
+in the same run, on the same chain and clients; the "Batching" table sets them side by side,
+with the mean batch size read from the node's ``ghostproof_batch_size``. The binary-form row,
+the HTTP floor and the flood phases use the first value.
+
 The node's rate limits are set for the run and reported: ``--rate-per-ip`` (default
 1000/second) in the paying phases, so that one client alone on its address is never
 limited, and ``--flood-rate-per-ip`` (100/second) in the flood phases, above what a paying
@@ -201,14 +208,17 @@ def own_cpu_s() -> float:
 class NodeProcess:
     """``ghostproof serve`` as a subprocess on 127.0.0.1, its log in ``tmp``."""
 
-    def __init__(self, setup: Setup, path: Path, tmp: Path, rate_ip: str, rate_channel: str):
+    def __init__(self, setup: Setup, path: Path, tmp: Path, rate_ip: str, rate_channel: str,
+                 batch_max: int = 16):
         self.port = free_port()
+        self.batch_max = batch_max
         self.url = f"http://{LOOPBACK_NODE}:{self.port}"
         cmd = [str(Path(sys.executable).with_name("ghostproof")), "serve", str(path),
                "--model-id", str(setup.model_id), "--rpc", setup.anvil.url,
                "--deployment", str(setup.deployment_file), "--dev-account", "1",
                "--host", LOOPBACK_NODE, "--port", str(self.port), "--db", str(tmp / "node.sqlite"),
-               "--rate-per-ip", rate_ip, "--rate-per-channel", rate_channel]
+               "--rate-per-ip", rate_ip, "--rate-per-channel", rate_channel,
+               "--batch-max", str(batch_max)]
         self.log_path = tmp / "node.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
@@ -376,6 +386,8 @@ class LoadResult:
     node_request_s: float  # the node's own mean request time (/metrics), seconds
     node_prove_s: float
     load: tuple[float, float, float]
+    batch_max: int = 16  # the node's --batch-max
+    mean_batch: float = float("nan")  # queries per forward pass (ghostproof_batch_size)
 
     @property
     def paid(self) -> int:
@@ -443,7 +455,8 @@ def run_paying(node: NodeProcess, payers: list[Payer], duration: float,
         elapsed=elapsed, latencies=[s for s, status in flat if status == 200],
         statuses=Counter(status for _, status in flat), cpu_self=cpu1 - cpu0, cpu_node=node1 - node0,
         node_request_s=_metric_delta(before, after, "ghostproof_request_seconds"),
-        node_prove_s=_metric_delta(before, after, "ghostproof_prove_seconds"), load=os.getloadavg())
+        node_prove_s=_metric_delta(before, after, "ghostproof_prove_seconds"), load=os.getloadavg(),
+        batch_max=node.batch_max, mean_batch=_metric_delta(before, after, "ghostproof_batch_size"))
 
 
 def verify_one(payer: Payer, path: Path, ghost_root: bytes) -> None:
@@ -721,14 +734,29 @@ def machine() -> str:
 
 def paying_table(rows: list[LoadResult]) -> list[str]:
     out = ["| clients | paid queries | q/s | p50 ms | p99 ms | non-200 | node mean ms (/metrics) "
-           "| node prove mean ms | node CPU | generator CPU | load (1 min) |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| node prove mean ms | node CPU | generator CPU | load (1 min) | --batch-max | mean batch |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         other = sum(v for k, v in r.statuses.items() if k != 200)
         out.append(f"| {r.label} | {r.paid:,} | {r.qps:.0f} | {pct(r.latencies, 50):.2f} | "
                    f"{pct(r.latencies, 99):.2f} | {other} | {r.node_request_s * 1e3:.2f} | "
                    f"{r.node_prove_s * 1e3:.2f} | {r.cpu_node / r.elapsed:.2f} | "
-                   f"{r.cpu_self / r.elapsed:.2f} | {r.load[0]:.2f} |")
+                   f"{r.cpu_self / r.elapsed:.2f} | {r.load[0]:.2f} | {r.batch_max} | {r.mean_batch:.2f} |")
+    return out
+
+
+def batching_table(rows: list[LoadResult]) -> list[str]:
+    """Per client count, each --batch-max against 1 (each query alone), from the same run."""
+    alone = {r.clients: r for r in rows if r.batch_max == 1 and r.label == str(r.clients)}
+    out = ["| clients | --batch-max | mean batch | q/s | q/s alone | × | p50 ms | p50 alone | "
+           "p99 ms | p99 alone |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        base = alone.get(r.clients)
+        if r.batch_max == 1 or base is None or r.label != str(r.clients):
+            continue
+        out.append(f"| {r.clients} | {r.batch_max} | {r.mean_batch:.2f} | {r.qps:.0f} | {base.qps:.0f} | "
+                   f"{r.qps / base.qps:.2f} | {pct(r.latencies, 50):.2f} | {pct(base.latencies, 50):.2f} | "
+                   f"{pct(r.latencies, 99):.2f} | {pct(base.latencies, 99):.2f} |")
     return out
 
 
@@ -743,8 +771,9 @@ def overhead_table(bare: list[float], rows: list[LoadResult], bd: Breakdown, flo
     for r in rows:
         if r.clients == 1:
             node = pct(r.latencies, 50)
-            out.append(f"Paid query over HTTP, {r.label} client: p50 {node:.2f} ms against a bare prove's "
-                       f"{pct(bare, 50):.2f} ms: **the node adds {node - pct(bare, 50):.2f} ms at p50**.")
+            out.append(f"Paid query over HTTP, {r.label} client, --batch-max {r.batch_max}: p50 "
+                       f"{node:.2f} ms against a bare prove's {pct(bare, 50):.2f} ms: "
+                       f"**the node adds {node - pct(bare, 50):.2f} ms at p50**.")
     return out
 
 
@@ -792,6 +821,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flood-rate-per-ip", default="100/second",
                         help="the node's per-IP limit in the flood phases (a paying client must fit)")
     parser.add_argument("--rate-per-channel", default="1000/second", help="the node's per-channel limit")
+    parser.add_argument("--batch-max", default="16,1",
+                        help="the node's --batch-max, comma-separated: the paying phases run once per "
+                             "value (1: no batching), the rest with the first")
     parser.add_argument("--prove-queries", type=int, default=300,
                         help="bare prove calls and node-step iterations (each bounded by --duration)")
     parser.add_argument("--cache", type=Path, default=Path("bench-out/bench_node"),
@@ -838,6 +870,8 @@ def bench(args: argparse.Namespace, clients: list[int], path: Path, inputs: np.n
              f"{stopped}.", f"Flood phases: a second node process on the same ledger, limits "
              f"{args.flood_rate_per_ip} per IP, {args.rate_per_channel} per channel; {stopped_2}.", "",
              "### Paying clients", "", *paying_table(rows), "",
+             "### Batching (issue 14): each --batch-max against 1 (each query alone), same run", "",
+             *batching_table(rows), "",
              "### What the node adds to a bare prove (p50)", "", *overhead_table(bare, rows, bd, floor), "",
              f"### Flood ({args.flood_factor:g}× the unflooded paying rate, from {args.flood_sources} "
              f"address(es)), {args.flood_clients} paying clients", "", *flood_table(ref, floods), ""]
@@ -870,33 +904,52 @@ def stopped_text(node: NodeProcess) -> str:
 
 def measure_paying(args: argparse.Namespace, clients: list[int], path: Path, payers: list[Payer],
                    setup: Setup, tmp: Path) -> tuple[list[LoadResult], list[float], str]:
-    """1, 4, 16 … paying clients against a node with the paying phases' limits, then one
-    client in the binary wire forms, then the HTTP floor (``GET /health``)."""
-    node = NodeProcess(setup, path, tmp, args.rate_per_ip, args.rate_per_channel)
-    try:
-        for p in payers:
-            p.url = node.url
-            p.fetch_terms()
-        rows = []
-        for c in clients:
-            rows.append(run_paying(node, payers[:c], args.duration))
-            log(f"paying, {c} clients: {rows[-1].qps:.0f} q/s, p50 {pct(rows[-1].latencies, 50):.2f} ms, "
-                f"p99 {pct(rows[-1].latencies, 99):.2f} ms")
-        payers[0].binary = True
-        rows.append(run_paying(node, payers[:1], args.duration))
-        payers[0].binary = False
-        log(f"paying, 1 client, binary: p50 {pct(rows[-1].latencies, 50):.2f} ms")
-        floor = http_floor(payers[0])
-    finally:
-        stopped = stopped_text(node)
+    """1, 4, 16 … paying clients against a node with the paying phases' limits, for each
+    ``--batch-max`` value in turn at each client count (a node process each, the same
+    ledger, so that batching on and off are measured minutes apart); on the first node,
+    then one client in the binary wire forms and the HTTP floor (``GET /health``)."""
+    batches = [int(b) for b in args.batch_max.split(",") if b.strip()]
+    rows: list[LoadResult] = []
+    floor: list[float] = []
+    stopped = ""
+    for c in clients:
+        for b in batches:
+            node = NodeProcess(setup, path, tmp, args.rate_per_ip, args.rate_per_channel, batch_max=b)
+            try:
+                for p in payers[:c]:
+                    p.url = node.url
+                    if p.terms is None:  # once: a 402 does not reveal the amount paid so far
+                        p.fetch_terms()
+                rows.append(run_paying(node, payers[:c], args.duration))
+                log(f"paying, {c} clients, --batch-max {b}: {rows[-1].qps:.0f} q/s, mean batch "
+                    f"{rows[-1].mean_batch:.2f}, p50 {pct(rows[-1].latencies, 50):.2f} ms, "
+                    f"p99 {pct(rows[-1].latencies, 99):.2f} ms")
+                if not floor:
+                    rows.append(_binary_row(node, payers[0], args.duration))
+                    floor = http_floor(payers[0])
+            finally:
+                text = stopped_text(node)
+                stopped = stopped or text
     return rows, floor, stopped
+
+
+def _binary_row(node: NodeProcess, payer: Payer, duration: float) -> LoadResult:
+    """One client in the binary wire forms."""
+    payer.binary = True
+    try:
+        row = run_paying(node, [payer], duration)
+    finally:
+        payer.binary = False
+    log(f"paying, 1 client, binary: p50 {pct(row.latencies, 50):.2f} ms")
+    return row
 
 
 def measure_floods(args: argparse.Namespace, path: Path, payers: list[Payer], flooder: Flooder,
                    setup: Setup, tmp: Path) -> tuple[LoadResult, list[FloodResult], str]:
     """On a node with the flood phases' per-IP limit: the paying load alone (the reference),
     then under the unpaid flood, then under the forged one."""
-    node = NodeProcess(setup, path, tmp, args.flood_rate_per_ip, args.rate_per_channel)
+    node = NodeProcess(setup, path, tmp, args.flood_rate_per_ip, args.rate_per_channel,
+                       batch_max=int(args.batch_max.split(",")[0]))
     sampler = RssSampler(node.pid)
     try:
         for p in payers:
