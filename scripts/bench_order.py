@@ -20,7 +20,9 @@ without an order gets), *locality* (prover/order.py ``locality_order``,
 "pca-bisection-v1", the builder's default, timed), *cluster* (``cluster_order``,
 "kmeans-bisection-v1": k-means groups laid out in bisection order, timed), and on the
 clustered kind *by cluster* — patterns sorted by their true cluster label, a reference a
-builder cannot have (it needs the generator's labels), not a candidate.
+builder cannot have (it needs the generator's labels), not a candidate. Each order is
+computed ``--repeat`` times (it must come out the same); the least wall-clock and CPU
+seconds are reported, as the machine may be shared.
 
 Progress goes to stderr; the markdown table to stdout and ``--out``. Memory: ~3 GB at
 N = 10^6 (float32 patterns, int8 keys, the orders' 64-D projection and temporaries).
@@ -29,6 +31,7 @@ N = 10^6 (float32 patterns, int8 keys, the orders' 64-D projection and temporari
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -78,7 +81,8 @@ class Result:
     chunks: float  # mean chunks touched per matrix per query
     chunks_total: int
     ratio_random: float  # this order's multiproof over the random order's
-    order_s: float | None  # the order's computation time (None: not computed by a builder)
+    order_s: float | None  # the order's wall-clock seconds (None: not computed by a builder)
+    order_cpu_s: float | None  # its process CPU seconds (all threads)
 
     @property
     def separate(self) -> int:
@@ -172,41 +176,52 @@ def measure(n: int, sels: list[np.ndarray]) -> tuple[float, float]:
     return float(np.mean(hashes)), float(np.mean(chunks))
 
 
-def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
-    """``fn()`` and its wall-clock seconds."""
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+def timed(fn: Callable[[], np.ndarray], repeat: int) -> tuple[np.ndarray, float, float]:
+    """``fn()``, and the least wall-clock and process-CPU seconds of ``repeat`` runs (the
+    machine is shared: the minimum is the least disturbed run). Every run must agree."""
+    out, wall, cpu = None, float("inf"), float("inf")
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        got = fn()
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+        if out is not None and not np.array_equal(out, got):
+            raise SystemExit("the order is not deterministic across runs")
+        out = got
+    assert out is not None
+    return out, wall, cpu
+
+
+Timing = tuple[float, float] | None  # (wall s, CPU s) of an order's computation
 
 
 def orders(
-    patterns: np.ndarray, labels: np.ndarray | None, label: str
-) -> list[tuple[str, np.ndarray, float | None]]:
-    """(name, position of each pattern, seconds) of every order measured: random first."""
+    patterns: np.ndarray, labels: np.ndarray | None, label: str, repeat: int
+) -> list[tuple[str, np.ndarray, Timing]]:
+    """(name, position of each pattern, timing) of every order measured: random first."""
     n = patterns.shape[0]
-    out: list[tuple[str, np.ndarray, float | None]] = [
+    out: list[tuple[str, np.ndarray, Timing]] = [
         ("random", np.random.default_rng(SHUFFLE_SEED).permutation(n), None)
     ]
     for name, method, fn in (
         (f"locality ({LOCALITY_ORDER_METHOD})", LOCALITY_ORDER_METHOD, locality_order),
         (f"cluster ({CLUSTER_ORDER_METHOD})", CLUSTER_ORDER_METHOD, cluster_order),
     ):
-        log(f"{label}: {method} order")
-        perm, secs = timed(lambda fn=fn: fn(patterns))
-        out.append((name, inverse_permutation(perm), secs))
+        log(f"{label}: {method} order (best of {repeat})")
+        perm, wall, cpu = timed(lambda fn=fn: fn(patterns), repeat)
+        out.append((name, inverse_permutation(perm), (wall, cpu)))
     if labels is not None:
         out.append(("by cluster (reference)", inverse_permutation(np.argsort(labels, kind="stable")), None))
     return out
 
 
-def bench_case(n: int, kind: str, n_queries: int) -> list[Result]:
+def bench_case(n: int, kind: str, n_queries: int, repeat: int) -> list[Result]:
     """Every order's line for N = ``n`` patterns of ``kind``."""
     label = f"N={n:,} {kind}"
     log(f"{label}: generating patterns and {n_queries} queries")
     patterns, labels = make_patterns(n, kind)
     xs, _ = noisy_queries(patterns, n_queries, NOISE, seed=QUERY_SEED)
     qs = np.stack([quantise_query(x) for x in xs])
-    measured = orders(patterns, labels, label)
+    measured = orders(patterns, labels, label, repeat)
     log(f"{label}: quantising keys")
     keys = quantise_keys_blocked(patterns)
     del patterns
@@ -215,11 +230,12 @@ def bench_case(n: int, kind: str, n_queries: int) -> list[Result]:
     del keys
     depth, total = tree_depth(n), -(-n // columns_per_chunk(D))
     results: list[Result] = []
-    for name, position, secs in measured:
+    for name, position, timing in measured:
         log(f"{label}: multiproofs, {name} order")
         mp, chunks = measure(n, selections(cands, position))
         base = results[0].multiproof if results else mp
-        results.append(Result(n, kind, name, depth, mp, chunks, total, mp / base, secs))
+        wall, cpu = timing if timing else (None, None)
+        results.append(Result(n, kind, name, depth, mp, chunks, total, mp / base, wall, cpu))
     return results
 
 
@@ -232,7 +248,7 @@ COLUMNS: list[tuple[str, Callable[[Result], str]]] = [
     ("ratio (target ≤ 0.25×)", lambda r: f"**{r.ratio:.3f}×** {'met' if r.ratio <= TARGET else 'missed'}"),
     ("vs random order", lambda r: f"{r.ratio_random:.3f}×"),
     ("chunks / query / matrix", lambda r: f"{r.chunks:.1f} of {r.chunks_total}"),
-    ("order s", lambda r: "–" if r.order_s is None else f"{r.order_s:.2f}"),
+    ("order s (CPU s)", lambda r: "–" if r.order_s is None else f"{r.order_s:.2f} ({r.order_cpu_s:.2f})"),
 ]
 
 
@@ -244,8 +260,10 @@ def markdown(results: list[Result], args: argparse.Namespace) -> str:
     lines = [
         f"# Column order: multiproof vs {K} separate proofs (issue 14)",
         "",
-        f"`scripts/bench_order.py --sizes {args.sizes} --kinds {args.kinds} --queries {args.queries}`, "
-        f"d = {D}, k = {K}, noise {NOISE}, exact top-{K}; {time.strftime('%Y-%m-%d %H:%M')}.",
+        f"`scripts/bench_order.py --sizes {args.sizes} --kinds {args.kinds} --queries {args.queries} "
+        f"--repeat {args.repeat}`, d = {D}, k = {K}, noise {NOISE}, exact top-{K}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average at the end "
+        f"{os.getloadavg()[0]:.2f}. Order times: the least of {args.repeat} runs.",
         "",
         head,
         rule,
@@ -262,12 +280,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated N values")
     parser.add_argument("--kinds", default="structured,clustered", help="structured, clustered")
     parser.add_argument("--queries", type=int, default=200, help="noisy queries per size and kind")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each order, the least time kept")
     parser.add_argument("--out", type=Path, default=Path("bench-out/bench_order.md"))
     args = parser.parse_args()
     results: list[Result] = []
     for n in (int(s) for s in args.sizes.split(",")):
         for kind in args.kinds.split(","):
-            results += bench_case(n, kind.strip(), args.queries)
+            results += bench_case(n, kind.strip(), args.queries, args.repeat)
     text = markdown(results, args)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
