@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ghostproof.protocol.errors import GhostproofError, InputError, UnsafeSelectionError
+from ghostproof.protocol.errors import GhostproofError, InputError, ModelError, UnsafeSelectionError
 from ghostproof.protocol.response import Response
 from ghostproof.protocol.response_json import response_to_json
 from ghostproof.prover.index import ExactRetriever, HnswRetriever
@@ -119,3 +119,26 @@ def test_batch_needs_one_nonce_per_input(small):
     assert small.prover.prove_batch([]) == []
     (drawn,) = small.prover.prove_batch([small.x])
     assert isinstance(drawn, Response) and len(drawn.request.nonce) == 32
+
+
+class FailingBatch:
+    """An exact retriever whose batch search fails: each query is then searched alone."""
+
+    def __init__(self, keys: np.ndarray):
+        self._exact = ExactRetriever(keys)
+        self.dim = self._exact.dim
+
+    def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._exact.search(q, n)
+
+    def search_batch(self, qs: np.ndarray, n: int) -> np.ndarray:
+        raise ModelError("HNSW search failed")
+
+
+def test_failed_batch_search_falls_back_to_one_search_each(small):
+    model = small.model
+    prover = Prover(model, PROVER_KEY, [FailingBatch(layer.keys) for layer in model.layers],
+                    model_id=MODEL_ID, chain_id=CHAIN_ID, verifying_contract=CONTRACT)
+    xs = [np.asarray(x, np.float32) for x in build_small_model()[1][:3]]
+    for got, x, nonce in zip(prover.prove_batch(xs, _nonces(3)), xs, _nonces(3), strict=True):
+        _same(got, small.prover.prove(x, nonce))
