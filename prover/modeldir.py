@@ -130,6 +130,8 @@ def write_model_dir(
             save_npy(matrix_path(directory, i, name), layer.matrix(name))
             save_npy(tree_path(directory, i, name), tree.packed())
     params = {**DEFAULT_INDEX_PARAMS, **(index_params or {})}
+    if params.get(INDEX_DIMS_KEY) is None:
+        params.pop(INDEX_DIMS_KEY, None)  # plain HNSW: model.json as before
     if index:
         build_indexes(directory, model, params, on_progress)
     save_npy(directory / SAMPLES_FILE, np.asarray(float_model.samples, dtype=np.float32))
