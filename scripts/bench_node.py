@@ -746,17 +746,27 @@ def paying_table(rows: list[LoadResult]) -> list[str]:
 
 
 def batching_table(rows: list[LoadResult]) -> list[str]:
-    """Per client count, each --batch-max against 1 (each query alone), from the same run."""
-    alone = {r.clients: r for r in rows if r.batch_max == 1 and r.label == str(r.clients)}
-    out = ["| clients | --batch-max | mean batch | q/s | q/s alone | × | p50 ms | p50 alone | "
-           "p99 ms | p99 alone |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """Per client count, each --batch-max against 1 (each query alone), from the same run: the
+    phases of each (clients, --batch-max) pooled (their paid queries over their seconds, their
+    latencies together, the mean batch over their phases)."""
+    pooled: dict[tuple[int, int], list[LoadResult]] = {}
     for r in rows:
-        base = alone.get(r.clients)
-        if r.batch_max == 1 or base is None or r.label != str(r.clients):
+        if r.label == str(r.clients):
+            pooled.setdefault((r.clients, r.batch_max), []).append(r)
+
+    def figures(group: list[LoadResult]) -> tuple[float, list[float], float]:
+        lat = [x for r in group for x in r.latencies]
+        return (sum(r.paid for r in group) / sum(r.elapsed for r in group), lat,
+                float(np.nanmean([r.mean_batch for r in group])))
+
+    out = ["| clients | --batch-max | phases | mean batch | q/s | q/s alone | × | p50 ms | p50 alone | "
+           "p99 ms | p99 alone |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (c, b), group in pooled.items():
+        if b == 1 or (c, 1) not in pooled:
             continue
-        out.append(f"| {r.clients} | {r.batch_max} | {r.mean_batch:.2f} | {r.qps:.0f} | {base.qps:.0f} | "
-                   f"{r.qps / base.qps:.2f} | {pct(r.latencies, 50):.2f} | {pct(base.latencies, 50):.2f} | "
-                   f"{pct(r.latencies, 99):.2f} | {pct(base.latencies, 99):.2f} |")
+        (qps, lat, mean), (qps1, lat1, _) = figures(group), figures(pooled[(c, 1)])
+        out.append(f"| {c} | {b} | {len(group)} | {mean:.2f} | {qps:.0f} | {qps1:.0f} | {qps / qps1:.2f} | "
+                   f"{pct(lat, 50):.2f} | {pct(lat1, 50):.2f} | {pct(lat, 99):.2f} | {pct(lat1, 99):.2f} |")
     return out
 
 
@@ -824,6 +834,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-max", default="16,1",
                         help="the node's --batch-max, comma-separated: the paying phases run once per "
                              "value (1: no batching), the rest with the first")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="paying phases per (clients, --batch-max), the order of the values "
+                             "alternating; the Batching table pools them")
     parser.add_argument("--prove-queries", type=int, default=300,
                         help="bare prove calls and node-step iterations (each bounded by --duration)")
     parser.add_argument("--cache", type=Path, default=Path("bench-out/bench_node"),
@@ -912,8 +925,8 @@ def measure_paying(args: argparse.Namespace, clients: list[int], path: Path, pay
     rows: list[LoadResult] = []
     floor: list[float] = []
     stopped = ""
-    for c in clients:
-        for b in batches:
+    for c, r in itertools.product(clients, range(args.repeat)):
+        for b in batches if r % 2 == 0 else batches[::-1]:  # alternate which runs first
             node = NodeProcess(setup, path, tmp, args.rate_per_ip, args.rate_per_channel, batch_max=b)
             try:
                 for p in payers[:c]:
