@@ -264,6 +264,7 @@ class NodeService:
         return results
 
     def _prove_alone(self, request: Request) -> Response | GhostproofError:
+        """``Prover.prove`` of one batched query: its response, or the GhostproofError it raised."""
         try:
             return self.prover.prove(request.x, request.nonce)
         except GhostproofError as exc:
