@@ -139,8 +139,9 @@ def test_load_fails_with_model_error(tmp_path: Path, projected) -> None:
         ProjectedHnswRetriever.load(path, N, D + 1)  # the model's d differs
     with pytest.raises(ModelError):
         ProjectedHnswRetriever.load(path, N + 1, D)  # item count differs
-    for bad in (np.zeros((D, projected.rank + 1), np.float32), np.zeros((D, projected.rank), np.float64),
-                np.zeros((D - 1, projected.rank), np.float32), np.full((D, projected.rank), np.nan, np.float32)):
+    r = projected.rank
+    for bad in (np.zeros((D, r + 1), np.float32), np.zeros((D, r), np.float64),
+                np.zeros((D - 1, r), np.float32), np.full((D, r), np.nan, np.float32)):
         np.save(proj, bad)
         with pytest.raises(ModelError):
             ProjectedHnswRetriever.load(path, N, D)
