@@ -38,13 +38,16 @@ class Paused:
         self.model, self.address = prover.model, prover.address
         self.sizes: list[int] = []
         self.batches: list[list[bool]] = []  # per batch: which inputs were all zeros
+        self.started = 0  # passes begun
 
     def prove(self, x, nonce=None):
+        self.started += 1
         time.sleep(self._pause)
         self.sizes.append(1)
         return self._prover.prove(x, nonce)
 
     def prove_batch(self, xs, nonces):
+        self.started += 1
         time.sleep(self._pause)
         self.sizes.append(len(xs))
         self.batches.append([not np.any(x) for x in xs])
@@ -133,10 +136,13 @@ def test_concurrent_paid_queries_are_proven_in_batches(node: Node):
 def test_bad_query_in_a_batch_gets_its_own_4xx(node: Node):
     clients = [node.client() for _ in range(6)]
     inputs = {5: np.zeros(D_IN, np.float32)}  # all zeros: refused by the prover, after payment
-    with _paused(node, 0.5) as paused:
+    with _paused(node, 1.0) as paused:
         with ThreadPoolExecutor(6) as pool:
             blockers = [pool.submit(c.pay) for c in clients[:2]]  # both workers busy …
-            time.sleep(0.25)  # … while the next four queue and form one batch
+            deadline = time.monotonic() + 10
+            while paused.started < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # … while the next four queue and form one batch
             rest = [pool.submit(c.pay, c.request(inputs.get(i))) for i, c in enumerate(clients[2:], 2)]
             replies = [f.result() for f in (*blockers, *rest)]
     bad_status = http_status(InputError("zero"))
