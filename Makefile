@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-overhead bench-safety bench-hashing bench-update bench-order vectors contracts gas clean
+.PHONY: install demo test lint bench bench-large bench-ipfs bench-node bench-watch bench-attest bench-overhead bench-safety bench-hashing bench-update bench-order bench-batch vectors contracts gas clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-hashing: install
 
 bench-order: install
 	$(PY) scripts/bench_order.py --sizes 100000,1000000 --out bench-out/bench_order.md
+
+bench-batch: install
+	$(PY) scripts/bench_prove_batch.py --sizes 100000,1000000
 
 vectors: install
 	$(PY) scripts/make_vectors.py
