@@ -15,7 +15,7 @@ Used by the model builder (prover/commit.py) and scripts/bench.py. numpy only.
 structure, where every bisection hyperplane cuts a share of the clusters: it groups the
 patterns first (k-means, groups of ~256), lays the groups out in the bisection order of their
 centroids and each group's patterns in :func:`locality_order` inside it, so a cluster stays
-in one run of consecutive positions. ~25 % fewer multiproof hashes than
+in one run of consecutive positions. 22–34 % fewer multiproof hashes than
 :func:`locality_order` on the clustered benchmark data, about the same on unclustered data,
 at a higher build cost. Not the builder's default.
 """
