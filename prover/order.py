@@ -16,7 +16,7 @@ structure, where every bisection hyperplane cuts a share of the clusters: it gro
 patterns first (k-means, groups of ~256), lays the groups out in the bisection order of their
 centroids and each group's patterns in :func:`locality_order` inside it, so a cluster stays
 in one run of consecutive positions. 22–34 % fewer multiproof hashes than
-:func:`locality_order` on the clustered benchmark data, about the same on unclustered data,
+:func:`locality_order` on the clustered benchmark data, 2–3 % more on unclustered data,
 at a higher build cost. Not the builder's default.
 """
 
