@@ -73,10 +73,11 @@ N_CANDIDATES = 4 * K  # the HNSW candidates prove() re-ranks exactly
 HNSW_M, HNSW_EF_CONSTRUCTION = 20, 48
 # The projected index (prover/projection.py, dims "auto": r = 32 on the structured kind): each
 # distance costs r/d of the full one, so a denser graph fits in the build budget. Measured at
-# N = 10^6 (r = 32): M 24 / ef_construction 100 reached recall 0.957 at ef 192, M 20 / 48 needed
-# ef 384, M 16 / 100 and M 24 / 64 ef > 256, M 32 / 64 the same recall as (24, 100) but slower
-# per query (docs/BENCH.md issue 14).
-PROJ_M, PROJ_EF_CONSTRUCTION = 24, 100
+# N = 10^6 (r = 32, 200 queries): M 24 / ef_construction 100 reached recall 0.957 at ef 192
+# (0.930 at 128), 24 / 200 0.969 at ef 128 but built in 433 s on a loaded machine; 20 / 48
+# needed ef 384, 16 / 100 and 24 / 64 ef > 256, 32 / 64 matched (24, 100) but was slower per
+# query (docs/BENCH.md issue 14).
+PROJ_M, PROJ_EF_CONSTRUCTION = 24, 160
 SAFETY_BREADTH = 2048  # docs/SAFETY.md: the node re-ranks n = ef = 2048 candidates at k = 32
 
 Figures = dict[str, float | int | str]
