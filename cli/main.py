@@ -69,8 +69,11 @@ def model_build(
     layers: Annotated[int, typer.Option(help="Synthetic: number of layers.")] = 1,
     k: Annotated[int | None, typer.Option(help="Columns each query touches.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    kind: Annotated[str, typer.Option(help="Synthetic: structured | uniform.")] = "structured",
-    no_order: Annotated[bool, typer.Option("--no-order", help="Keep the original column order.")] = False,
+    kind: Annotated[str, typer.Option(help="Synthetic: structured | clustered | uniform.")] = "structured",
+    order: Annotated[str, typer.Option(
+        "--order", help="Column order committed: locality (default), cluster (k-means groups, for "
+        "clustered data: docs/ORDER.md) or none.")] = "locality",
+    no_order: Annotated[bool, typer.Option("--no-order", help="Same as --order none.")] = False,
     ef: Annotated[int, typer.Option(min=1, help="HNSW search breadth (raise for recall at large N).")] = 128,
     m: Annotated[int, typer.Option("--hnsw-m", min=2, help="HNSW graph degree M.")] = 16,
     dims: Annotated[str | None, typer.Option(
@@ -93,7 +96,7 @@ def model_build(
         md = write_model_dir(
             out_dir,
             float_model,
-            order=not no_order,
+            order="none" if no_order else order,
             on_progress=_progress_fn(bar, as_json),
             index_params={"ef": ef, "M": m, "dims": _parse_dims(dims)},
         )

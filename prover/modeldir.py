@@ -27,7 +27,7 @@ from ghostproof.adapters.storage.layout import (
     save_npy,
     tree_path,
 )
-from ghostproof.protocol.errors import ModelError
+from ghostproof.protocol.errors import InputError, ModelError
 from ghostproof.protocol.ghost import GhostFile
 from ghostproof.protocol.merkle import MerkleTree
 
@@ -99,31 +99,52 @@ class ModelDir:
         return self.samples[i]
 
 
+COLUMN_ORDERS = ("locality", "cluster", "none")
+
+
+def column_order_name(order: bool | str) -> str:
+    """``write_model_dir``'s ``order`` as one of COLUMN_ORDERS (True = "locality", False =
+    "none"); InputError for anything else."""
+    if order is True or order is False:
+        return "locality" if order else "none"
+    if order not in COLUMN_ORDERS:
+        raise InputError(f"unknown column order {order!r} ({' | '.join(COLUMN_ORDERS)})")
+    return str(order)
+
+
 def write_model_dir(
     directory: Path,
     float_model: FloatModel,
     *,
-    order: bool = True,
+    order: bool | str = True,
     index: bool = True,
     on_progress: ProgressFn | None = None,
     index_params: dict[str, int | str | None] | None = None,
 ) -> ModelDir:
     """Quantise, order, commit and index ``float_model`` into ``directory``; return it loaded.
 
-    ``index_params`` overrides DEFAULT_INDEX_PARAMS (M, ef_construction, ef) and may name
-    ``dims`` ("auto" or r: index a projection of the key columns, see build_indexes)."""
+    ``order``: the column order, "locality" (True: prover/order.py's locality_order),
+    "cluster" (cluster_order, for clustered data: docs/ORDER.md) or "none" (False); recorded
+    in the ghost header. ``index_params`` overrides DEFAULT_INDEX_PARAMS (M,
+    ef_construction, ef) and may name ``dims`` ("auto" or r: index a projection of the key
+    columns, see build_indexes)."""
+    order_name = column_order_name(order)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / GHOST_FILE).unlink(missing_ok=True)  # incomplete until rewritten last
-    from .order import locality_order, locality_order_spec
+    from . import order as orders
 
+    permute, spec = {
+        "locality": (orders.locality_order, orders.locality_order_spec()),
+        "cluster": (orders.cluster_order, orders.cluster_order_spec()),
+        "none": (None, None),
+    }[order_name]
     layers: list[CommittedLayer] = []
     for fl in float_model.layers:
         keys, values = fl.keys, fl.values
-        if order:
-            perm = locality_order(np.asarray(keys, dtype=np.float32))
+        if permute is not None:
+            perm = permute(np.asarray(keys, dtype=np.float32))
             keys, values = keys[perm], values[perm]
         layers.append(quantise_layer(keys, values, fl.beta, fl.k))
-    spec = locality_order_spec() if order else None  # recorded in the header
     model = commit_model(float_model.name, layers, on_progress=on_progress, order=spec)
     for i, layer in enumerate(model.layers):
         for name, tree in zip(("K", "V"), model.trees[i], strict=True):
@@ -140,7 +161,7 @@ def write_model_dir(
     if not (directory / KEY_FILE).exists():
         atomic_write(directory / KEY_FILE, ("0x" + secrets.token_hex(32)).encode(), 0o600)
     meta = {"name": float_model.name, "params": float_model.params, "index": params,
-            "ordered": order, "indexed": index}
+            "ordered": order_name != "none", "indexed": index}
     atomic_write(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
     atomic_write(directory / GHOST_FILE, model.ghost.to_bytes())
     return load_model_dir(directory)

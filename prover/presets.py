@@ -8,6 +8,7 @@ nearest-pattern classification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +64,20 @@ def digits_model(k: int = DIGITS_K, beta: float = DIGITS_BETA, seed: int = 0) ->
     )
 
 
+def _pattern_maker(kind: str) -> Callable[[int, int, int], np.ndarray]:
+    """(n, d, seed) → patterns of the synthetic ``kind``; ModelError for an unknown kind."""
+    from ghostproof.prover import synthetic
+
+    makers: dict[str, Callable[[int, int, int], np.ndarray]] = {
+        "structured": lambda n, d, s: synthetic.structured_patterns(n, d, intrinsic_dim=min(32, d), seed=s),
+        "clustered": lambda n, d, s: synthetic.clustered_patterns(n, d, intrinsic_dim=min(32, d), seed=s),
+        "uniform": lambda n, d, s: synthetic.uniform_patterns(n, d, seed=s),
+    }
+    if kind not in makers:
+        raise ModelError(f"unknown synthetic kind {kind!r} (structured | clustered | uniform)")
+    return makers[kind]
+
+
 def synthetic_model(
     n: int,
     d: int,
@@ -79,27 +94,16 @@ def synthetic_model(
     Layer ℓ's value row j is a stored pattern of layer ℓ+1, so each layer's output is a
     noisy query of the next (associative recall all the way down); the last layer's
     values are random. ``kind`` is "structured" (intrinsic dimension min(32, d), the realistic
-    case) or "uniform" (random unit vectors, the worst case for approximate search).
+    case), "clustered" (clusters of ~256 in such a subspace, like embeddings: docs/ORDER.md)
+    or "uniform" (random unit vectors, the worst case for approximate search).
     """
-    from ghostproof.prover.synthetic import (
-        noisy_queries,
-        random_values,
-        structured_patterns,
-        uniform_patterns,
-    )
+    from ghostproof.prover.synthetic import noisy_queries, random_values
 
     if n < k or layers < 1 or d < 2:
         raise ModelError("synthetic models need n ≥ k, d ≥ 2 and at least one layer")
-    if kind not in ("structured", "uniform"):
-        raise ModelError(f"unknown synthetic kind {kind!r}")
+    make = _pattern_maker(kind)
     rng = np.random.default_rng(seed)
-    if kind == "structured":
-        patterns = [
-            structured_patterns(n, d, intrinsic_dim=min(32, d), seed=seed + 1000 * i)
-            for i in range(layers)
-        ]
-    else:
-        patterns = [uniform_patterns(n, d, seed=seed + 1000 * i) for i in range(layers)]
+    patterns = [make(n, d, seed + 1000 * i) for i in range(layers)]
     float_layers = []
     for i in range(layers):
         if i + 1 < layers:

@@ -286,10 +286,21 @@ def test_prove_exact_prints_no_warning(model_dir):
         ("--preset", "synthetic", "--n", "100", "--d", "8", "--ef", "0"),  # built, then unservable
         ("--preset", "synthetic", "--n", "100", "--d", "8", "--hnsw-m", "1"),
         ("--preset", "synthetic", "--n", str(1 << 31), "--d", "4096"),  # MemoryError traceback
+        ("--preset", "synthetic", "--n", "100", "--d", "8", "--order", "kmeans"),
+        ("--preset", "synthetic", "--n", "100", "--d", "8", "--kind", "gaussian"),
     ],
 )
 def test_invalid_build_parameters_exit_2(tmp_path, args):
     assert_one_line_error(run("model", "build", "-o", tmp_path / "m", *args), 2)
+
+
+def test_build_clustered_model_in_cluster_order(tmp_path):
+    out = tmp_path / "m"
+    proc = run("model", "build", "--preset", "synthetic", "--kind", "clustered", "--n", "600", "--d", "16",
+               "--k", "4", "--order", "cluster", "-o", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    header = json.loads((out / "ghost.json").read_text())["header"]
+    assert header["order"]["method"] == "kmeans-bisection-v1"
 
 
 # ---------------------------------------------------------------- the request an answer answers
