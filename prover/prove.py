@@ -114,12 +114,13 @@ class Prover:
         if len(nonces) != len(xs):
             raise InputError(f"{len(xs)} inputs but {len(nonces)} nonces")
         states = [self._start(x, nonce) for x, nonce in zip(xs, nonces, strict=True)]
-        for i in range(len(self.model.layers)):
+        last = len(self.model.layers) - 1
+        for i in range(last + 1):
             live = [(j, s) for j, s in enumerate(states) if isinstance(s, _Pass)]
             found = self._retrievers_for(i, [s for _, s in live])
             for (j, state), retriever in zip(live, found, strict=True):
                 try:
-                    state.advance(*self._layer(i, state.q, retriever))
+                    state.advance(*self._layer(i, state.q, retriever), last=i == last)
                 except GhostproofError as exc:
                     states[j] = exc
         return [self._sign(s) if isinstance(s, _Pass) else s for s in states]
@@ -211,11 +212,13 @@ class _Pass:
     proofs: list[LayerProof] = field(default_factory=list)
     y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
-    def advance(self, proof: LayerProof, y: np.ndarray) -> None:
-        """Record one layer's proof and output; requantise the output for the next layer."""
+    def advance(self, proof: LayerProof, y: np.ndarray, *, last: bool = False) -> None:
+        """Record one layer's proof and output; requantise the output for the next layer
+        (not after the ``last``: nothing reads it)."""
         self.proofs.append(proof)
         self.y = y
-        self.q = requantise(y)
+        if not last:
+            self.q = requantise(y)
 
 
 class _Found:
