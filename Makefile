@@ -41,7 +41,7 @@ bench-ipfs: install
 	$(PY) scripts/bench_ipfs.py --n 100000 --d 256
 
 bench-overhead: install
-	$(PY) scripts/bench_overhead.py
+	$(PY) scripts/bench_overhead.py --projected
 
 bench-attest: install
 	$(PY) scripts/bench_attest.py
