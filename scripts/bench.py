@@ -63,6 +63,8 @@ from ghostproof.prover.treebuild import build_matrix_tree
 if TYPE_CHECKING:
     import torch
 
+    from ghostproof.prover.commit import CommittedModel
+
 D, K, BETA, NOISE = 256, 32, 30.0, 0.3
 # hnswlib searches with max(ef, n) and prove() asks for 4k candidates: the grid starts there.
 EF_GRID = (128, 160, 192, 224, 256, 320, 384, 448, 512, 768, 1024)
@@ -171,17 +173,26 @@ def bench_one(n: int, kind: str, n_queries: int, dense_queries: int, do_verify: 
     if do_verify:
         log(f"N={n:,} {kind}: prove + verify")
         xs = data.xs[: min(20, len(data.xs))]
-        f.update(bench_verify(data.keys, data.values, data.s_k, data.s_v, tree_k, tree_v, hnsw, xs))
-        time_hashing_and_overhead(data, tree_k, tree_v, hnsw, proj, f)
+        model = _bench_model(data, tree_k, tree_v)
+        f.update(bench_verify(model, hnsw, xs))
+        time_hashing_and_overhead(data, model, hnsw, proj, f)
     del proj
     gc.collect()
     proof_sizes(n, sels, f)
     return row
 
 
+def _bench_model(data: Data, tree_k: MerkleTree, tree_v: MerkleTree) -> CommittedModel:
+    """The one-layer model of ``data``'s committed matrices over their trees."""
+    from ghostproof.protocol.ghost import LayerSpec
+    from ghostproof.prover.commit import CommittedLayer, commit_model
+
+    spec = LayerSpec(d_in=D, d_out=D, n=data.keys.shape[0], k=K, beta=BETA, s_k=data.s_k, s_v=data.s_v)
+    return commit_model("bench", [CommittedLayer(data.keys, data.values, spec)], trees=[(tree_k, tree_v)])
+
+
 def time_hashing_and_overhead(
-    data: Data, tree_k: MerkleTree, tree_v: MerkleTree, hnsw: HnswRetriever, proj: ProjectedHnswRetriever,
-    f: Figures,
+    data: Data, model: CommittedModel, hnsw: HnswRetriever, proj: ProjectedHnswRetriever, f: Figures
 ) -> None:
     """Issue 14: commit and verify with the batch keccak against pure Python in this process
     (scripts/bench_hashing.py: ``hash_*``), and the proving overhead over the sparse forward at
@@ -190,17 +201,11 @@ def time_hashing_and_overhead(
     from bench_hashing import commit_figures, verify_figures
     from bench_overhead import measure_overhead
 
-    from ghostproof.protocol.ghost import LayerSpec
-    from ghostproof.prover.commit import CommittedLayer, commit_model
-
     n = data.keys.shape[0]
     log(f"N={n:,}: commit and verify, batch keccak vs pure Python")
     f.update({f"hash_{k}": v for k, v in commit_figures(data.keys, data.values, 1).items()})
-    f.update({f"hash_{k}": v for k, v in verify_figures(data.keys, data.values, data.s_k, data.s_v,
-                                                        data.xs[:20]).items()})
+    f.update({f"hash_{k}": v for k, v in verify_figures(model, data.xs[:20]).items()})
     log(f"N={n:,}: proving overhead")
-    spec = LayerSpec(d_in=D, d_out=D, n=n, k=K, beta=BETA, s_k=data.s_k, s_v=data.s_v)
-    model = commit_model("bench", [CommittedLayer(data.keys, data.values, spec)], trees=[(tree_k, tree_v)])
     points = (("tuned", hnsw, 1, int(f["ef"])), ("safety", hnsw, SAFETY_BREADTH // K, SAFETY_BREADTH),
               ("proj", proj, 1, int(f["proj_ef"])))
     for name, retriever, factor, breadth in points:
@@ -507,30 +512,15 @@ def proof_sizes(n: int, sels: list[np.ndarray], f: Figures) -> None:
     chunks_touched(n, sels, shuffle, f)
 
 
-def bench_verify(
-    keys: np.ndarray,
-    values: np.ndarray,
-    s_k: float,
-    s_v: float,
-    tree_k: MerkleTree,
-    tree_v: MerkleTree,
-    hnsw: Index,
-    xs: np.ndarray,
-) -> dict[str, float | str]:
-    """(d) Median prove and verify times (``prove_ms``, ``verify_ms``) of a one-layer model of
-    these committed matrices over ``xs``; a ``verify_note`` instead when the roles are absent."""
+def bench_verify(model: CommittedModel, hnsw: Index, xs: np.ndarray) -> dict[str, float | str]:
+    """(d) Median prove and verify times (``prove_ms``, ``verify_ms``) of ``model`` (one layer)
+    over ``xs``; a ``verify_note`` instead when the roles are absent."""
     try:
-        from ghostproof.protocol.ghost import LayerSpec
-        from ghostproof.prover.commit import commit_model
         from ghostproof.prover.prove import Prover
         from ghostproof.verifier.verify import verify
     except ImportError as exc:  # the prover/verifier are not in the tree
         return {"verify_note": f"unavailable: {exc}"}
-    from ghostproof.prover.commit import CommittedLayer
 
-    n = keys.shape[0]
-    spec = LayerSpec(d_in=D, d_out=D, n=n, k=K, beta=BETA, s_k=s_k, s_v=s_v)
-    model = commit_model("bench", [CommittedLayer(keys, values, spec)], trees=[(tree_k, tree_v)])
     prover = Prover(model, bytes(range(1, 33)), retrievers=[hnsw])
     prove_t, verify_t = [], []
     for x in xs:
